@@ -1,0 +1,37 @@
+import { WardenError } from './errors.js';
+
+/** How a body or chunk is encoded on the wire: JSON text, or raw bytes. */
+export const BodyKind = { json: 0, raw: 1 } as const;
+/** 0 = JSON (UTF-8), 1 = raw bytes. */
+export type BodyKind = (typeof BodyKind)[keyof typeof BodyKind];
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Encodes a value: a `Uint8Array` travels raw, anything else as JSON (`undefined` as `null`). */
+export function encodeBody(value: unknown): { kind: BodyKind; bytes: Uint8Array } {
+  if (value instanceof Uint8Array) return { kind: BodyKind.raw, bytes: value };
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (err) {
+    throw new WardenError(
+      'WARDEN_INVALID_REQUEST',
+      `The value cannot be encoded as JSON: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  return { kind: BodyKind.json, bytes: encoder.encode(text ?? 'null') };
+}
+
+/** Decodes what {@link encodeBody} produced; bad JSON is `WARDEN_PROTOCOL_ERROR`. */
+export function decodeBody(kind: number, bytes: Uint8Array): unknown {
+  if (kind === BodyKind.raw) return bytes;
+  if (kind !== BodyKind.json) throw new WardenError('WARDEN_PROTOCOL_ERROR', `Unknown body kind ${kind}`);
+  if (bytes.length === 0) return null;
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch (err) {
+    throw new WardenError('WARDEN_PROTOCOL_ERROR', 'The body is not valid JSON', { cause: err });
+  }
+}
