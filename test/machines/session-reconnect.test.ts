@@ -1,0 +1,130 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cleanupTestActors,
+  createScriptedConnector,
+  flush,
+  type Journal,
+  startTestSession,
+  watchForLeaks,
+} from '../../src/testing/index.js';
+
+// Reconnect requests: zero delay, the running attempt's signal is aborted, one pending at a time.
+let leaks: ReturnType<typeof watchForLeaks>;
+beforeAll(() => {
+  leaks = watchForLeaks();
+});
+afterEach(() => cleanupTestActors());
+afterAll(() => {
+  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
+});
+
+const slow = { initialIntervalMs: 10_000, randomizationFactor: 0 } as const;
+
+describe('reconnectRequested run outcome', () => {
+  it('reconnects with zero delay: no clock increment needed, not a failure', async () => {
+    const connector = createScriptedConnector([
+      { run: { type: 'reconnectRequested', reason: 'config changed' } },
+      { init: 'hang' },
+    ]);
+    const s = startTestSession(connector, { retry: slow });
+    await flush();
+    expect(s.clock.now()).toBe(0);
+    expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'ready#1', 'connecting#2', 'initializing#2']);
+    const c = s.actor.getSnapshot().context;
+    expect(c.lastFailure).toBeUndefined();
+    expect(c.budget.failures).toBe(0);
+    expect(connector.attempt(1)?.signalAborted).toBe(true);
+    expect(connector.closeCalls(1)).toBe(1);
+  });
+});
+
+describe('ctx.reconnect.tryRequestReconnect', () => {
+  it('aborts the running attempt, then a new attempt starts at once', async () => {
+    const journal: Journal = [];
+    const connector = createScriptedConnector([{}, { init: 'hang' }], { journal, name: 'c' });
+    const s = startTestSession(connector, { retry: slow });
+    await flush();
+    const first = connector.attempt(1);
+    expect(first?.signalAborted).toBe(false);
+    expect(first?.context.reconnect.tryRequestReconnect('stale subscription')).toBe(true);
+    expect(first?.signalAborted).toBe(true);
+    await flush();
+    expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'ready#1', 'connecting#2', 'initializing#2']);
+    // The signal is aborted before close() runs.
+    expect(journal.map((e) => `${e.event}#${e.attempt}`)).toEqual([
+      'connect#1',
+      'init#1',
+      'run#1',
+      'abort#1',
+      'close#1',
+      'connect#2',
+      'init#2',
+    ]);
+  });
+
+  it('a second request while one is pending returns false', async () => {
+    const connector = createScriptedConnector([{ run: { requestReconnect: 'again', times: 2 } }, {}]);
+    startTestSession(connector, { retry: slow });
+    await flush();
+    expect(connector.attempt(1)?.reconnectResults).toEqual([true, false]);
+    expect(connector.totals.connects).toBe(2);
+  });
+
+  it('returns false before the session is ready', async () => {
+    const connector = createScriptedConnector([{ init: 'hang' }]);
+    const s = startTestSession(connector, { retry: slow });
+    await flush();
+    expect(s.states).toEqual(['connecting', 'initializing']);
+    expect(connector.attempt(1)?.context.reconnect.tryRequestReconnect('too early')).toBe(false);
+    expect(connector.attempt(1)?.signalAborted).toBe(false);
+  });
+
+  it('returns false once the attempt was abandoned', async () => {
+    const connector = createScriptedConnector([{}, { init: 'hang' }]);
+    const s = startTestSession(connector, { retry: slow });
+    await flush();
+    s.actor.send({ type: 'RECONNECT', reason: 'from outside' });
+    await flush();
+    expect(connector.attempt(1)?.context.reconnect.tryRequestReconnect('late')).toBe(false);
+    expect(connector.totals.connects).toBe(2);
+  });
+});
+
+describe('RECONNECT event', () => {
+  it('aborts the running attempt and reconnects with zero delay', async () => {
+    const connector = createScriptedConnector([{}, { init: 'hang' }]);
+    const s = startTestSession(connector, { retry: slow });
+    await flush();
+    s.actor.send({ type: 'RECONNECT', reason: 'operator' });
+    expect(connector.attempt(1)?.signalAborted).toBe(true);
+    await flush();
+    expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'ready#1', 'connecting#2', 'initializing#2']);
+    expect(s.clock.now()).toBe(0);
+  });
+
+  it('is ignored while a reconnect is pending, and taken again once ready', async () => {
+    const connector = createScriptedConnector([{}, { init: 'hang' }, { init: 'hang' }]);
+    const s = startTestSession(connector, { retry: slow });
+    await flush();
+    s.actor.send({ type: 'RECONNECT', reason: 'one' });
+    await flush();
+    expect(s.actor.getSnapshot().context.reconnectPending).toBe(true);
+    s.actor.send({ type: 'RECONNECT', reason: 'two' });
+    await flush();
+    expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'ready#1', 'connecting#2', 'initializing#2']);
+    expect(connector.attempt(2)?.signalAborted).toBe(false);
+  });
+
+  it('a failure of the new attempt clears the pending request', async () => {
+    const connector = createScriptedConnector([{}, { connect: { fail: 'retryable' } }, { connect: 'hang' }]);
+    const s = startTestSession(connector, { retry: slow });
+    await flush();
+    s.actor.send({ type: 'RECONNECT', reason: 'one' });
+    await flush();
+    expect(s.trace.at(-1)).toBe('reconnecting#2');
+    expect(s.actor.getSnapshot().context.reconnectPending).toBe(false);
+    s.actor.send({ type: 'RECONNECT', reason: 'skip the wait' });
+    await flush();
+    expect(s.trace.at(-1)).toBe('connecting#3');
+  });
+});
