@@ -1,0 +1,47 @@
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { backoffDelay, resolveRetryPolicy } from '../../src/core/retry.js';
+import {
+  advance,
+  cleanupTestActors,
+  createScriptedConnector,
+  createTestSupervisor,
+  flush,
+  seededRandom,
+  watchForLeaks,
+} from '../../src/testing/index.js';
+
+// The supervisor's clock and random source reach its sessions: backoff is exact under SimulatedClock.
+let leaks: ReturnType<typeof watchForLeaks>;
+beforeAll(() => {
+  leaks = watchForLeaks();
+});
+afterEach(() => cleanupTestActors());
+afterAll(() => {
+  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
+});
+
+it('nextRetryAt follows backoffDelay with the seeded random source, and the retry fires exactly then', async () => {
+  const clock = new SimulatedClock();
+  const retry = { initialIntervalMs: 1000, randomizationFactor: 0.5, maxRetries: null };
+  const twin = seededRandom(31);
+  const policy = resolveRetryPolicy(retry);
+  const connector = createScriptedConnector([{ connect: { fail: 'retryable' } }]);
+  const sup = createTestSupervisor({
+    id: 'root',
+    clock,
+    random: seededRandom(31),
+    children: [{ id: 'db', connector, retry }],
+  }).start();
+  await flush();
+  for (let k = 1; k <= 6; k++) {
+    const delay = backoffDelay(policy, k, twin);
+    const status = sup.status('db');
+    expect(status).toMatchObject({ state: 'reconnecting', attempt: k, nextRetryAt: clock.now() + delay });
+    expect(status?.lastFailure?.at).toBe(clock.now());
+    await advance(clock, delay - 1);
+    expect(connector.totals.connects).toBe(k);
+    await advance(clock, 1);
+    expect(connector.totals.connects).toBe(k + 1);
+  }
+});
