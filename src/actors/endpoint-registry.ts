@@ -1,0 +1,393 @@
+import type { Logger } from 'pino';
+import type { ZodType } from 'zod';
+import { type ErrorCode, isErrorCode, messageOf, WardenError } from '../core/errors.js';
+import {
+  type EndpointHandler,
+  type EndpointRegistration,
+  endpointPath,
+  INSTANCE_ID_PATTERN,
+  type InboundRequest,
+  type InflightRequest,
+  NAME_PATTERN,
+  type RequestContext,
+  type ResponseSink,
+  type WireError,
+} from '../core/request-plane.js';
+
+/** Hooks a metrics collector implements; called once per request. */
+export interface RequestObserver {
+  requestStarted(path: string): void;
+  requestEnded(path: string, code: ErrorCode | undefined, durationMs: number): void;
+}
+
+/** Counters of one endpoint, as `$SRV.STATS`, `/metrics` and the dashboard show them. */
+export interface EndpointInfo {
+  readonly path: string;
+  readonly namespace: string;
+  readonly component: string;
+  readonly endpoint: string;
+  readonly instanceId: string;
+  readonly draining: boolean;
+  readonly inflight: number;
+  readonly requests: number;
+  readonly errors: number;
+  /** Sum of handling times, ms. */
+  readonly processingMs: number;
+  readonly lastError?: WireError;
+}
+
+interface Entry {
+  readonly reg: EndpointRegistration;
+  readonly path: string;
+  readonly handler: EndpointHandler;
+  readonly schema: ZodType | undefined;
+  draining: boolean;
+  readonly inflight: Set<Inflight>;
+  requests: number;
+  errors: number;
+  processingMs: number;
+  lastError: WireError | undefined;
+  log: Logger | undefined;
+}
+
+const ALREADY_DONE: InflightRequest = { cancel() {}, fail() {}, done: Promise.resolve() };
+
+/** The abort reason of a handler whose response ended normally: made once, not per request. */
+const FINISHED = new WardenError('WARDEN_CANCELLED', 'The response has ended');
+
+/** Builds a wire error from anything a handler threw. Messages never include stacks or paths. */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof WardenError) return err.toWire();
+  const code = (err as { code?: unknown } | null)?.code;
+  if (isErrorCode(code)) return { code, message: messageOf(err) };
+  return { code: 'WARDEN_HANDLER_ERROR', message: messageOf(err) };
+}
+
+/** Throws `WARDEN_INVALID_NAME` unless `value` is a valid namespace/component/endpoint name. */
+export function checkName(kind: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
+    throw new WardenError(
+      'WARDEN_INVALID_NAME',
+      `Invalid ${kind} name ${JSON.stringify(value)}: names match ^[a-z0-9][a-z0-9_-]*$ (lowercase letters, digits, _ and -)`,
+    );
+  }
+  return value;
+}
+
+class Inflight implements InflightRequest {
+  /** Made on first use: most handlers never read their signal, and a controller costs per request. */
+  private ctl: AbortController | undefined;
+  readonly done: Promise<void>;
+  finished = false;
+  timer: NodeJS.Timeout | undefined;
+  private resolveDone!: () => void;
+
+  constructor(
+    readonly entry: Entry,
+    readonly sink: ResponseSink,
+    readonly startedAt: number,
+    private readonly registry: EndpointRegistry,
+  ) {
+    this.done = new Promise((resolve) => {
+      this.resolveDone = resolve;
+    });
+  }
+
+  get controller(): AbortController {
+    if (!this.ctl) {
+      this.ctl = new AbortController();
+      // Read after the response ended: the signal must say so.
+      if (this.finished) this.ctl.abort(FINISHED);
+    }
+    return this.ctl;
+  }
+
+  cancel(): void {
+    this.fail({ code: 'WARDEN_CANCELLED', message: 'The caller cancelled the request' });
+  }
+
+  /** Ends the response with an error (once) and aborts the handler. */
+  fail(err: WireError): void {
+    if (this.finished) return;
+    this.controller.abort(new WardenError(err.code, err.message));
+    this.finish(err);
+  }
+
+  finish(err?: WireError): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.entry.inflight.delete(this);
+    const ms = performance.now() - this.startedAt;
+    this.entry.processingMs += ms;
+    if (err) {
+      this.entry.errors++;
+      this.entry.lastError = err;
+    }
+    this.registry.observer?.requestEnded(this.entry.path, err?.code, ms);
+    try {
+      if (err) this.sink.error(err);
+      else this.sink.end();
+    } finally {
+      if (this.ctl && !this.ctl.signal.aborted) this.ctl.abort(FINISHED);
+      this.resolveDone();
+    }
+  }
+}
+
+/**
+ * The endpoints of one transport server, keyed by `namespace/component/endpoint`. It validates
+ * registrations, dispatches requests to handlers (schema, deadline, cancel, back-pressure), and
+ * drains endpoints. Transports decode frames into an {@link InboundRequest} and give a
+ * {@link ResponseSink}; everything else is here, so all transports keep the same promises.
+ */
+export class EndpointRegistry {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly log: Logger,
+    readonly observer?: RequestObserver,
+  ) {}
+
+  /** Validates and adds an endpoint; `WARDEN_ENDPOINT_EXISTS` on a duplicate path. */
+  add(reg: EndpointRegistration): string {
+    checkName('namespace', reg.namespace);
+    checkName('component', reg.component);
+    checkName('endpoint', reg.endpoint);
+    if (typeof reg.instanceId !== 'string' || !INSTANCE_ID_PATTERN.test(reg.instanceId)) {
+      throw new WardenError(
+        'WARDEN_INVALID_NAME',
+        `Invalid instance id ${JSON.stringify(reg.instanceId)}: use 16 lowercase hex digits (newInstanceId() makes one)`,
+      );
+    }
+    if (typeof reg.handler !== 'function') {
+      throw new WardenError(
+        'WARDEN_INVALID_OPTIONS',
+        `Invalid registration of '${reg.endpoint}': handler must be a function`,
+      );
+    }
+    const path = endpointPath(reg.namespace, reg.component, reg.endpoint);
+    if (this.entries.has(path)) {
+      throw new WardenError(
+        'WARDEN_ENDPOINT_EXISTS',
+        `Endpoint '${path}' is already registered on this server; unregister it first (duplicates are refused, never overwritten)`,
+      );
+    }
+    this.entries.set(path, {
+      reg,
+      path,
+      handler: reg.handler,
+      schema: reg.schema,
+      draining: false,
+      inflight: new Set(),
+      requests: 0,
+      errors: 0,
+      processingMs: 0,
+      lastError: undefined,
+      log: undefined,
+    });
+    reg.health.setEndpoint(path, 'ready');
+    return path;
+  }
+
+  /** Finds an entry by full path, or by endpoint name alone where that is unambiguous. */
+  find(endpoint: string): string {
+    if (this.entries.has(endpoint)) return endpoint;
+    const matches = [...this.entries.keys()].filter((p) => p.endsWith(`/${endpoint}`));
+    if (matches.length === 1) return matches[0] as string;
+    if (matches.length === 0)
+      throw new WardenError(
+        'WARDEN_ENDPOINT_NOT_FOUND',
+        `No endpoint '${endpoint}' is registered on this server`,
+      );
+    throw new WardenError(
+      'WARDEN_INVALID_NAME',
+      `Endpoint name '${endpoint}' is ambiguous (${matches.join(', ')}); pass the full path namespace/component/endpoint`,
+    );
+  }
+
+  /**
+   * Drains an endpoint: new calls get `WARDEN_ENDPOINT_DRAINING`, in-flight calls may finish for
+   * `drainMs`, then the rest are aborted with `WARDEN_ENDPOINT_DRAINING`; then it is removed.
+   */
+  async remove(path: string, drainMs: number): Promise<void> {
+    const entry = this.entries.get(path);
+    if (!entry) return;
+    entry.draining = true;
+    entry.reg.health.setEndpoint(path, 'notready', 'draining');
+    await this.drainEntry(entry, drainMs);
+    this.entries.delete(path);
+    entry.reg.health.removeEndpoint(path);
+  }
+
+  /** Drains and removes every endpoint (server stop). */
+  async removeAll(drainMs: number): Promise<void> {
+    await Promise.all([...this.entries.keys()].map((p) => this.remove(p, drainMs)));
+  }
+
+  /** The registrations, in registration order (NATS re-subscribes these on every reconnect). */
+  registrations(): EndpointRegistration[] {
+    return [...this.entries.values()].filter((e) => !e.draining).map((e) => e.reg);
+  }
+
+  /** Counters of every endpoint. */
+  list(): EndpointInfo[] {
+    return [...this.entries.values()].map((e) => ({
+      path: e.path,
+      namespace: e.reg.namespace,
+      component: e.reg.component,
+      endpoint: e.reg.endpoint,
+      instanceId: e.reg.instanceId,
+      draining: e.draining,
+      inflight: e.inflight.size,
+      requests: e.requests,
+      errors: e.errors,
+      processingMs: e.processingMs,
+      ...(e.lastError ? { lastError: e.lastError } : {}),
+    }));
+  }
+
+  /** Requests in flight over all endpoints. */
+  get inflight(): number {
+    let n = 0;
+    for (const e of this.entries.values()) n += e.inflight.size;
+    return n;
+  }
+
+  /** Whether an endpoint of this path exists and is serving (not draining). */
+  has(path: string): boolean {
+    const e = this.entries.get(path);
+    return e !== undefined && !e.draining;
+  }
+
+  /**
+   * Serves one request: resolves the endpoint and instance, validates the body, runs the handler with
+   * a deadline and a cancel signal, and writes chunks to `sink` with back-pressure. Never throws:
+   * every failure reaches the sink as one `error`.
+   */
+  dispatch(req: InboundRequest, sink: ResponseSink): InflightRequest {
+    const path = endpointPath(req.namespace, req.component, req.endpoint);
+    const entry = this.entries.get(path);
+    if (!entry) {
+      sink.error({ code: 'WARDEN_ENDPOINT_NOT_FOUND', message: `No endpoint '${path}' is registered here` });
+      return ALREADY_DONE;
+    }
+    if (req.instanceId && req.instanceId !== entry.reg.instanceId) {
+      sink.error({
+        code: 'WARDEN_INSTANCE_NOT_FOUND',
+        message: `Endpoint '${path}' has no instance '${req.instanceId}' here`,
+      });
+      return ALREADY_DONE;
+    }
+    if (entry.draining) {
+      sink.error({
+        code: 'WARDEN_ENDPOINT_DRAINING',
+        message: `Endpoint '${path}' is draining and takes no new requests`,
+      });
+      return ALREADY_DONE;
+    }
+    entry.requests++;
+    this.observer?.requestStarted(path);
+    const inflight = new Inflight(entry, sink, performance.now(), this);
+    entry.inflight.add(inflight);
+    if (req.deadline !== undefined) {
+      const left = req.deadline - Date.now();
+      const exceeded: WireError = {
+        code: 'WARDEN_DEADLINE_EXCEEDED',
+        message: `The request deadline passed (${path})`,
+      };
+      if (left <= 0) {
+        inflight.fail(exceeded);
+        return inflight;
+      }
+      inflight.timer = setTimeout(() => inflight.fail(exceeded), left);
+    }
+    let body = req.body;
+    if (entry.schema) {
+      const parsed = entry.schema.safeParse(body);
+      if (!parsed.success) {
+        const issues = parsed.error.issues
+          .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+          .join('; ');
+        inflight.fail({
+          code: 'WARDEN_INVALID_REQUEST',
+          message: `Invalid request body for '${path}': ${issues}`,
+        });
+        return inflight;
+      }
+      body = parsed.data;
+    }
+    void this.run(entry, inflight, body, req);
+    return inflight;
+  }
+
+  private async run(entry: Entry, inflight: Inflight, body: unknown, req: InboundRequest): Promise<void> {
+    let log: Logger | undefined;
+    const registryLog = this.log;
+    const ctx: RequestContext = {
+      get signal() {
+        return inflight.controller.signal;
+      },
+      requestId: req.requestId,
+      namespace: entry.reg.namespace,
+      component: entry.reg.component,
+      endpoint: entry.reg.endpoint,
+      instanceId: entry.reg.instanceId,
+      headers: req.headers,
+      deadline: req.deadline,
+      get log() {
+        entry.log ??= registryLog.child({ endpoint: entry.path });
+        log ??= entry.log.child({ requestId: req.requestId });
+        return log;
+      },
+    };
+    try {
+      const result = entry.handler(body, ctx);
+      if (result !== null && typeof result === 'object' && Symbol.asyncIterator in result) {
+        const iterator = (result as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+        try {
+          while (!inflight.finished) {
+            const step = await iterator.next();
+            if (step.done || inflight.finished) break;
+            const pending = inflight.sink.chunk(step.value);
+            if (pending) await pending;
+          }
+        } finally {
+          // Ends the handler's generator (runs its finally blocks) when we stop early.
+          if (inflight.finished) void Promise.resolve(iterator.return?.()).catch(() => {});
+        }
+      } else {
+        const value = await result;
+        if (!inflight.finished) {
+          const pending = inflight.sink.chunk(value);
+          if (pending) await pending;
+        }
+      }
+      inflight.finish();
+    } catch (err) {
+      if (inflight.finished) return;
+      const wire = toWireError(err);
+      if (!(err instanceof WardenError)) ctx.log.warn({ err: messageOf(err) }, 'handler failed');
+      inflight.fail(wire);
+    }
+  }
+
+  private async drainEntry(entry: Entry, drainMs: number): Promise<void> {
+    if (entry.inflight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const all = Promise.all([...entry.inflight].map((i) => i.done));
+    const expired = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), drainMs);
+    });
+    const timedOut = await Promise.race([all.then(() => false), expired]);
+    clearTimeout(timer);
+    if (timedOut) {
+      for (const i of [...entry.inflight]) {
+        i.fail({
+          code: 'WARDEN_ENDPOINT_DRAINING',
+          message: `Endpoint '${entry.path}' was unregistered; drain time (${drainMs} ms) ran out`,
+        });
+      }
+    }
+  }
+}

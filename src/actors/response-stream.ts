@@ -1,0 +1,181 @@
+import { isErrorCode, WardenError } from '../core/errors.js';
+import type { CallOptions, WireError } from '../core/request-plane.js';
+
+/** What a transport's client does for one call. */
+export interface CallDriver {
+  /** Sends the request; called once when iteration starts. */
+  send(): void;
+  /** The caller went away (abort, deadline, stopped iterating): tell the server. */
+  cancel(reason: WireError): void;
+  /** The reader fell behind (`true`) or caught up (`false`): pause or resume reading, if the transport can. */
+  pause?(paused: boolean): void;
+}
+
+/**
+ * The client side of one call: an async iterable of response chunks, fed by the transport with
+ * `push`, `end` and `error`. It owns the caller-facing promises of every transport: the caller's
+ * signal and `timeoutMs` end the call with `WARDEN_CANCELLED` / `WARDEN_DEADLINE_EXCEEDED` (and the
+ * server is told), breaking out of the loop cancels, errors arrive as `WardenError` with the
+ * server's code, and a reader that falls behind pauses the transport instead of growing memory.
+ */
+export class ResponseStream implements AsyncIterable<unknown> {
+  /** Epoch ms deadline, or undefined. */
+  readonly deadline: number | undefined;
+  private readonly queue: unknown[] = [];
+  private waiter: ((v: IteratorResult<unknown>) => void) | undefined;
+  private failWaiter: ((e: unknown) => void) | undefined;
+  private ended = false;
+  private failure: WardenError | undefined;
+  private paused = false;
+  private timer: NodeJS.Timeout | undefined;
+  private driver: CallDriver | undefined;
+  private iterated = false;
+  private readonly onAbort = () =>
+    this.abandon({ code: 'WARDEN_CANCELLED', message: 'The caller cancelled the request' });
+
+  constructor(
+    private readonly opts: CallOptions,
+    private readonly highWaterMark = 64,
+  ) {
+    this.deadline = opts.timeoutMs !== undefined ? Date.now() + opts.timeoutMs : undefined;
+  }
+
+  /** Attaches the transport; called by the client before the stream is returned. */
+  attach(driver: CallDriver): this {
+    this.driver = driver;
+    return this;
+  }
+
+  /** True once the response ended (either way); a transport stops feeding then. */
+  get done(): boolean {
+    return this.ended;
+  }
+
+  push(chunk: unknown): void {
+    if (this.ended) return;
+    if (this.waiter) {
+      const w = this.waiter;
+      this.clearWaiters();
+      w({ value: chunk, done: false });
+      return;
+    }
+    this.queue.push(chunk);
+    if (!this.paused && this.queue.length >= this.highWaterMark) {
+      this.paused = true;
+      this.driver?.pause?.(true);
+    }
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.finish();
+    if (this.waiter) {
+      const w = this.waiter;
+      this.clearWaiters();
+      w({ value: undefined, done: true });
+    }
+  }
+
+  error(err: WireError | WardenError): void {
+    if (this.ended) return;
+    this.failure =
+      err instanceof WardenError
+        ? err
+        : new WardenError(isErrorCode(err.code) ? err.code : 'WARDEN_HANDLER_ERROR', err.message);
+    this.finish();
+    if (this.failWaiter) {
+      const f = this.failWaiter;
+      this.clearWaiters();
+      f(this.failure);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<unknown> {
+    if (this.iterated) throw new WardenError('WARDEN_INVALID_OPTIONS', 'A call can be iterated only once');
+    this.iterated = true;
+    this.begin();
+    return {
+      next: () => this.next(),
+      return: async () => {
+        this.abandon({ code: 'WARDEN_CANCELLED', message: 'The caller stopped reading the response' });
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  private begin(): void {
+    const signal = this.opts.signal;
+    if (signal?.aborted) {
+      this.onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+    if (this.deadline !== undefined) {
+      const left = this.deadline - Date.now();
+      this.timer = setTimeout(
+        () =>
+          this.abandon({
+            code: 'WARDEN_DEADLINE_EXCEEDED',
+            message: `No complete response within ${this.opts.timeoutMs} ms`,
+          }),
+        Math.max(0, left),
+      );
+    }
+    try {
+      this.driver?.send();
+    } catch (err) {
+      this.error(
+        err instanceof WardenError
+          ? err
+          : { code: 'WARDEN_CONNECTION_FAILED', message: String((err as Error)?.message ?? err) },
+      );
+    }
+  }
+
+  private next(): Promise<IteratorResult<unknown>> {
+    if (this.queue.length > 0) {
+      const value = this.queue.shift();
+      if (this.paused && this.queue.length <= this.highWaterMark / 2) {
+        this.paused = false;
+        this.driver?.pause?.(false);
+      }
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ended) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      this.waiter = resolve;
+      this.failWaiter = reject;
+    });
+  }
+
+  /** The caller side ends the call: tell the server, then fail locally. */
+  private abandon(reason: WireError): void {
+    if (this.ended) return;
+    this.driver?.cancel(reason);
+    this.error(reason);
+  }
+
+  private finish(): void {
+    this.ended = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  private clearWaiters(): void {
+    this.waiter = undefined;
+    this.failWaiter = undefined;
+  }
+}
+
+/** Reads a whole call: its single chunk, an array when it streamed several, `undefined` for none. */
+export async function collect(stream: AsyncIterable<unknown>): Promise<unknown> {
+  const chunks: unknown[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks.length === 1 ? chunks[0] : chunks.length === 0 ? undefined : chunks;
+}
+
+/** A fresh request id (random, URL-safe). */
+export function newRequestId(): string {
+  return globalThis.crypto.randomUUID();
+}

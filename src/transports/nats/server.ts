@@ -1,0 +1,406 @@
+/**
+ * The request plane over NATS: a transport server whose NATS connection is a supervised session.
+ * Each endpoint is two subscriptions (`{prefix}.{ns}.{component}.{endpoint}` in a queue group, and
+ * `.{instanceId}` for direct calls); responses go to the caller's reply subject.
+ */
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { toWireError } from '../../actors/endpoint-registry.js';
+import { createSupervisor, type Supervisor } from '../../actors/supervisor.js';
+import { TransportServer, type TransportServerOptions } from '../../actors/transport-server.js';
+import { BodyKind, decodeBody } from '../../core/body.js';
+import type { SessionContext } from '../../core/connector.js';
+import { messageOf } from '../../core/errors.js';
+import type { SystemHealth } from '../../core/health.js';
+import {
+  type EndpointRegistration,
+  endpointPath,
+  type InboundRequest,
+  newInstanceId,
+  type WireError,
+} from '../../core/request-plane.js';
+import {
+  cancelSubject,
+  controlPrefix,
+  DEFAULT_PREFIX,
+  encodeWireError,
+  MessageType,
+  NatsHeader,
+  QUEUE_GROUP,
+  requestSubject,
+} from './codec.js';
+import { headerText, headerValue, messageHeaders, readRequestMeta, statusCode } from './headers.js';
+import { type MicroIdentity, type MicroVerb, microResponse, microSubjects } from './micro.js';
+import { NATS_SESSION_ID, type NatsServerOptions, natsAddress, parseNatsServerOptions } from './options.js';
+import { FlushQueue, NatsResponder, type ResponderHost } from './responder.js';
+import { createNatsConnector } from './session.js';
+
+// Re-exported for modules that import them from the server (they live in ./options.js).
+export { NATS_SESSION_ID, type NatsServerOptions, natsAddress } from './options.js';
+
+/**
+ * A warden transport server on NATS. Create it with {@link createNatsServer}.
+ * `supervisor` holds its connection as the child {@link NATS_SESSION_ID}: inspect it, await its
+ * states, show it on the dashboard.
+ */
+export class NatsServer extends TransportServer implements ResponderHost {
+  /** Always `nats`. */
+  readonly transportName = 'nats' as const;
+  /** The supervisor of the NATS connection (one `permanent` child, {@link NATS_SESSION_ID}). */
+  readonly supervisor: Supervisor;
+  /** This server's id (16 lowercase hex digits). */
+  readonly serverId: string;
+  /** The subject prefix. */
+  readonly prefix: string;
+  /** Largest response chunk in bytes (larger ones fail with `WARDEN_MESSAGE_TOO_LARGE`). */
+  readonly maxMessageBytes: number;
+  /** Response messages a caller may leave unacked before the handler waits. */
+  readonly streamWindow: number;
+  private readonly maxInFlight: number;
+  private readonly servers: string[];
+  private readonly identity: MicroIdentity;
+  private readonly controlBase: string;
+  private readonly started = new Date().toISOString();
+  /** The connection while a session has it (from init until it is left). */
+  private conn: NatsConnection | undefined;
+  private readonly subs = new Map<string, Subscription[]>();
+  private readonly removing = new Set<string>();
+  private readonly requests = new Map<number, NatsResponder>();
+  private nextKey = 0;
+  private readonly flushes = new FlushQueue();
+
+  /** @internal Use {@link createNatsServer}. */
+  constructor(options: NatsServerOptions) {
+    parseNatsServerOptions(options);
+    const serverId = options.serverId ?? newInstanceId();
+    const base: { -readonly [K in keyof TransportServerOptions]: TransportServerOptions[K] } = {};
+    if (options.logger) base.logger = options.logger;
+    if (options.observer) base.observer = options.observer;
+    if (options.drainMs !== undefined) base.drainMs = options.drainMs;
+    if (options.discovery) base.discovery = options.discovery;
+    if (options.meta) base.meta = options.meta;
+    super(base, { transport: 'nats', server: serverId });
+    this.serverId = serverId;
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    const servers = options.servers ?? 'nats://127.0.0.1:4222';
+    this.servers = typeof servers === 'string' ? [servers] : [...servers];
+    this.maxInFlight = options.maxInFlight ?? 4096;
+    this.maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
+    this.streamWindow = options.streamWindow ?? 256;
+    this.controlBase = controlPrefix(this.prefix, serverId);
+    this.identity = {
+      name: options.service?.name ?? this.prefix.replaceAll('.', '-'),
+      id: serverId,
+      version: options.service?.version ?? '0.1.0',
+      description: options.service?.description ?? 'warden request plane',
+      metadata: options.service?.metadata ?? {},
+    };
+    const connector = createNatsConnector({
+      servers: this.servers,
+      ...(options.connectOptions ? { connectOptions: options.connectOptions } : {}),
+      hooks: { attach: (conn, ctx) => this.attach(conn, ctx), detach: (conn, why) => this.detach(conn, why) },
+    });
+    this.supervisor = createSupervisor({
+      id: `nats-server-${serverId}`,
+      logger: this.log,
+      ...(options.inspect ? { inspect: options.inspect } : {}),
+      children: [
+        {
+          id: NATS_SESSION_ID,
+          connector,
+          restart: 'permanent',
+          retry: { maxRetries: null, maxIntervalMs: 5000, ...options.retry },
+        },
+      ],
+    });
+    this.supervisor.on('transition', ({ to }) => this.reportSession(to));
+    this.supervisor.on('failed', (e) => {
+      if (e.supervisor) this.fail(`the NATS connection cannot be kept: ${e.report.summary}`, e.report.code);
+    });
+  }
+
+  // ---- TransportServer ------------------------------------------------------------------
+
+  protected async listen(): Promise<string> {
+    const address = natsAddress(this.servers[0] as string);
+    this.supervisor.start();
+    return address;
+  }
+
+  protected async close(): Promise<void> {
+    await this.supervisor.stop({ timeoutMs: 10_000 }).catch((err) => {
+      this.log.warn({ err: messageOf(err) }, 'the NATS supervisor did not stop cleanly');
+    });
+    this.subs.clear();
+    this.removing.clear();
+  }
+
+  protected override async endpointAdded(reg: EndpointRegistration): Promise<void> {
+    const path = endpointPath(reg.namespace, reg.component, reg.endpoint);
+    this.removing.delete(path);
+    const conn = this.conn;
+    this.reportSessionTo(reg.health);
+    if (!conn || conn.isClosed()) return; // the next connection's init subscribes it
+    this.subscribeEndpoint(conn, reg);
+    // Once registerEndpoint resolves, NATS knows the subscription: a call made next is served.
+    await flushWithin(conn, FLUSH_TIMEOUT_MS).catch(() => false);
+  }
+
+  protected override async endpointRemoving(path: string): Promise<void> {
+    this.removing.add(path);
+    this.forgetSessionIn(path);
+    const subs = this.subs.get(path);
+    this.subs.delete(path);
+    if (subs) for (const sub of subs) sub.unsubscribe();
+    const conn = this.conn;
+    if (subs && conn && !conn.isClosed()) await flushWithin(conn, FLUSH_TIMEOUT_MS).catch(() => false);
+  }
+
+  protected override transportHealthy(): boolean {
+    const conn = this.conn;
+    return conn !== undefined && !conn.isClosed() && this.status() === 'ready';
+  }
+
+  // ---- ResponderHost --------------------------------------------------------------------
+
+  /** @internal */
+  requestDone(responder: NatsResponder): void {
+    this.requests.delete(responder.key);
+  }
+
+  /** @internal */
+  scheduleFlush(responder: NatsResponder): void {
+    this.flushes.add(responder);
+  }
+
+  /** Requests in flight on this server. */
+  get inflight(): number {
+    return this.requests.size;
+  }
+
+  // ---- the session ----------------------------------------------------------------------
+
+  private status(): string {
+    return this.supervisor.status(NATS_SESSION_ID)?.state ?? 'stopped';
+  }
+
+  private async attach(conn: NatsConnection, ctx: SessionContext): Promise<void> {
+    this.conn = conn;
+    this.subs.clear();
+    const system: Subscription[] = [];
+    for (const { verb, subject } of microSubjects(this.identity)) {
+      system.push(conn.subscribe(subject, { callback: (err, msg) => this.onMicro(err, msg, verb) }));
+    }
+    system.push(
+      conn.subscribe(`${this.controlBase}.*`, { callback: (err, msg) => this.onControl(err, msg) }),
+      conn.subscribe(cancelSubject(this.prefix), {
+        callback: (err, msg) => this.onBroadcastCancel(err, msg),
+      }),
+    );
+    for (const reg of this.registry.registrations()) this.subscribeEndpoint(conn, reg);
+    if (!(await flushWithin(conn, INIT_FLUSH_TIMEOUT_MS))) {
+      throw new Error(`NATS did not confirm the subscriptions within ${INIT_FLUSH_TIMEOUT_MS} ms`);
+    }
+    ctx.log.info({ endpoints: this.subs.size, server: conn.getServer() }, 'NATS endpoints subscribed');
+  }
+
+  private detach(conn: NatsConnection, reason: string): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    this.subs.clear();
+    // Responses of in-flight requests cannot be delivered reliably any more: stop their handlers.
+    const stranded = [...this.requests.values()];
+    if (stranded.length > 0)
+      this.log.warn({ requests: stranded.length, reason }, 'aborting in-flight requests');
+    for (const r of stranded) r.connectionLost(reason);
+  }
+
+  private subscribeEndpoint(conn: NatsConnection, reg: EndpointRegistration): void {
+    const path = endpointPath(reg.namespace, reg.component, reg.endpoint);
+    if (this.subs.has(path) || this.removing.has(path) || !this.registry.has(path)) return;
+    const any = requestSubject(this.prefix, reg.namespace, reg.component, reg.endpoint);
+    this.subs.set(path, [
+      conn.subscribe(any, {
+        queue: QUEUE_GROUP,
+        callback: (err, msg) => this.onRequest(err, msg, conn, reg, undefined),
+      }),
+      conn.subscribe(`${any}.${reg.instanceId}`, {
+        callback: (err, msg) => this.onRequest(err, msg, conn, reg, reg.instanceId),
+      }),
+    ]);
+  }
+
+  // ---- inbound messages -----------------------------------------------------------------
+
+  private onRequest(
+    err: Error | null,
+    msg: Msg,
+    conn: NatsConnection,
+    reg: EndpointRegistration,
+    instanceId: string | undefined,
+  ): void {
+    if (err) {
+      this.log.error({ err: messageOf(err), endpoint: reg.endpoint }, 'NATS subscription error');
+      return;
+    }
+    const reply = msg.reply;
+    if (!reply) return; // a publish without a reply subject expects no answer
+    if (this.requests.size >= this.maxInFlight) {
+      this.reject(conn, reply, {
+        code: 'WARDEN_OVERLOADED',
+        message: `The NATS server ${this.serverId} has ${this.maxInFlight} requests in flight; try again later or elsewhere`,
+      });
+      return;
+    }
+    let req: InboundRequest;
+    try {
+      const meta = readRequestMeta(msg);
+      const data = msg.data;
+      // Raw bytes are copied: the view would pin the whole socket read buffer.
+      const body = meta.kind === BodyKind.raw ? data.slice() : decodeBody(meta.kind, data);
+      req = {
+        namespace: reg.namespace,
+        component: reg.component,
+        endpoint: reg.endpoint,
+        instanceId,
+        requestId: meta.requestId ?? `nats-${this.serverId}-${this.nextKey}`,
+        deadline: meta.timeoutMs !== undefined ? Date.now() + meta.timeoutMs : undefined,
+        headers: meta.headers,
+        body,
+      };
+    } catch (decodeErr) {
+      this.reject(conn, reply, toWireError(decodeErr));
+      return;
+    }
+    const key = this.nextKey++;
+    const responder = new NatsResponder(this, key, reply, conn, this.controlBase);
+    this.requests.set(key, responder);
+    responder.inflight = this.registry.dispatch(req, responder);
+  }
+
+  /** Answers a request that never reached a handler with a single `error` message. */
+  private reject(conn: NatsConnection, reply: string, err: WireError): void {
+    try {
+      conn.publish(reply, encodeWireError(err), { headers: messageHeaders(MessageType.error, 0) });
+    } catch {
+      // The connection is gone.
+    }
+  }
+
+  private onControl(err: Error | null, msg: Msg): void {
+    if (err) return;
+    const key = Number(msg.subject.slice(this.controlBase.length + 1));
+    const responder = this.requests.get(key);
+    if (!responder) return;
+    const text = headerText(msg);
+    if (statusCode(text) !== 0) {
+      // NATS found no subscriber on the caller's reply subject: the caller is gone.
+      responder.callerGone();
+      return;
+    }
+    const type = headerValue(text, NatsHeader.type);
+    if (type === MessageType.ack) responder.ack(Number(headerValue(text, NatsHeader.seq)));
+    else if (type === MessageType.cancel) responder.callerGone();
+  }
+
+  private onBroadcastCancel(err: Error | null, msg: Msg): void {
+    if (err) return;
+    const reply = headerValue(headerText(msg), NatsHeader.reply);
+    if (!reply) return;
+    for (const responder of this.requests.values()) {
+      if (responder.reply === reply) {
+        responder.callerGone();
+        return;
+      }
+    }
+  }
+
+  private onMicro(err: Error | null, msg: Msg, verb: MicroVerb): void {
+    if (err || !msg.reply) return;
+    const body = microResponse(verb, this.identity, this.registry.list(), this.prefix, this.started);
+    try {
+      msg.respond(JSON.stringify(body));
+    } catch (publishErr) {
+      this.log.debug({ err: messageOf(publishErr) }, 'cannot answer a $SRV request');
+    }
+  }
+
+  // ---- health ---------------------------------------------------------------------------
+
+  private sessionName(): string {
+    return `nats:${this.serverId}`;
+  }
+
+  private reportSession(state: string): void {
+    const healths = new Set<SystemHealth>();
+    for (const reg of this.registry.registrations()) healths.add(reg.health);
+    const failure = this.supervisor.status(NATS_SESSION_ID)?.lastFailure;
+    for (const h of healths) h.setSession(this.sessionName(), state, state === 'ready' ? undefined : failure);
+  }
+
+  /** The endpoint at `path` goes: its health stops showing this session unless another endpoint shares it. */
+  private forgetSessionIn(path: string): void {
+    const regs = this.registry.registrations();
+    const leaving = regs.find((r) => endpointPath(r.namespace, r.component, r.endpoint) === path);
+    if (!leaving) return;
+    const shared = regs.some(
+      (r) =>
+        r !== leaving &&
+        r.health === leaving.health &&
+        !this.removing.has(endpointPath(r.namespace, r.component, r.endpoint)),
+    );
+    if (!shared) leaving.health.removeSession(this.sessionName());
+  }
+
+  private reportSessionTo(health: SystemHealth): void {
+    const status = this.supervisor.status(NATS_SESSION_ID);
+    if (!status) return;
+    health.setSession(
+      this.sessionName(),
+      status.state,
+      status.state === 'ready' ? undefined : status.lastFailure,
+    );
+  }
+}
+
+/** How long registering or unregistering waits for NATS to confirm (un)subscribing. */
+const FLUSH_TIMEOUT_MS = 2000;
+/** How long a new connection may take to confirm its subscriptions before the attempt fails (and is retried). */
+const INIT_FLUSH_TIMEOUT_MS = 5000;
+
+/**
+ * Waits for NATS to have processed what was sent, at most `ms` (a dead socket must not hang a
+ * caller). Resolves true once confirmed, false on timeout; rejects when the flush fails.
+ */
+async function flushWithin(conn: NatsConnection, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      conn.flush().then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Creates a request-plane server on NATS. `start()` starts its connection session and resolves at
+ * once with the address (the first connection need not succeed: endpoints registered meanwhile are
+ * subscribed when it does); `isHealthy()` is true while the connection is ready.
+ *
+ * @example
+ * ```ts
+ * const server = createNatsServer({ servers: 'nats://127.0.0.1:4222', retry: { initialIntervalMs: 200 } });
+ * await server.start();
+ * await server.registerEndpoint({
+ *   namespace: 'shop', component: 'cart', endpoint: 'add', instanceId: newInstanceId(),
+ *   health, handler: async (body) => ({ ok: true, body }),
+ * });
+ * server.supervisor.status(NATS_SESSION_ID); // { state: 'ready', attempt: 1, … }
+ * ```
+ */
+export function createNatsServer(options: NatsServerOptions = {}): NatsServer {
+  return new NatsServer(options);
+}
