@@ -1,0 +1,398 @@
+/**
+ * The request plane over TCP versus a bare `node:net` length-prefixed echo, in the same run.
+ *
+ * Each server runs in its own child process (this file, forked with `--serve warden|bare`); the
+ * clients run here. Scenarios: unary echo of 64 B and 16 KiB raw bodies at concurrency 1 and 64,
+ * and a stream of 1,000 64-byte chunks at concurrency 1. For each: requests (or streams) per second
+ * and p50/p99 latency for warden and for the baseline, and warden's ratio to the baseline.
+ *
+ * Run:   npx tsx bench/request-plane-tcp.ts
+ * Flags: --seconds <s>   measuring time per scenario and contender (default 2.4), split into
+ *                        --rounds <k> interleaved rounds (default 4); the best round of each counts
+ *        --only <name>   run only the scenarios whose name contains <name>
+ *
+ * Targets: throughput at concurrency 64 ≥ 0.7× the baseline; p99 at concurrency 1 ≤ 1.5× the baseline.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
+import { cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { SystemHealth } from '../src/core/health.js';
+import { type CallTarget, newInstanceId } from '../src/core/request-plane.js';
+import { createTcpClient } from '../src/transports/tcp/client.js';
+import { createTcpServer } from '../src/transports/tcp/server.js';
+
+const STREAM_CHUNKS = 1000;
+const STREAM_CHUNK_BYTES = 64;
+
+// ---------------------------------------------------------------- servers (child processes)
+
+/** Bare protocol: u32 length | u8 op | payload. op 1 echo → op 1; op 2 stream → n × op 3, then op 4. */
+function serveBare(): Promise<string> {
+  const server = createServer({ noDelay: true }, (socket) => {
+    let pending: Buffer | undefined;
+    socket.on('data', (chunk: Buffer) => {
+      let buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+      let off = 0;
+      const out: Buffer[] = [];
+      while (buf.length - off >= 4) {
+        const len = buf.readUInt32BE(off);
+        if (buf.length - off < 4 + len) break;
+        const op = buf[off + 4];
+        if (op === 1) out.push(buf.subarray(off, off + 4 + len));
+        else if (op === 2) {
+          const n = buf.readUInt32BE(off + 5);
+          const size = buf.readUInt32BE(off + 9);
+          for (let i = 0; i < n; i++) {
+            const f = Buffer.alloc(5 + size);
+            f.writeUInt32BE(1 + size, 0);
+            f[4] = 3;
+            out.push(f);
+          }
+          const end = Buffer.alloc(5);
+          end.writeUInt32BE(1, 0);
+          end[4] = 4;
+          out.push(end);
+        }
+        off += 4 + len;
+      }
+      pending = off < buf.length ? Buffer.from(buf.subarray(off)) : undefined;
+      buf = Buffer.alloc(0);
+      if (out.length === 1) socket.write(out[0] as Buffer);
+      else if (out.length > 1) socket.write(Buffer.concat(out));
+    });
+    socket.on('error', () => {});
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address() as { port: number };
+      resolve(`tcp://127.0.0.1:${a.port}`);
+    });
+  });
+}
+
+async function serveWarden(): Promise<string> {
+  const server = createTcpServer();
+  await server.start();
+  const health = new SystemHealth();
+  const instanceId = newInstanceId();
+  const reg = { namespace: 'bench', component: 'tcp', instanceId, health } as const;
+  await server.registerEndpoint({ ...reg, endpoint: 'echo', handler: async (body) => body });
+  const chunk = new Uint8Array(STREAM_CHUNK_BYTES);
+  await server.registerEndpoint({
+    ...reg,
+    endpoint: 'stream',
+    handler: async function* (body) {
+      const n = body as number;
+      for (let i = 0; i < n; i++) yield chunk;
+    },
+  });
+  return server.address();
+}
+
+// ---------------------------------------------------------------- clients
+
+interface Contender {
+  /** One unary call with `body`; resolves when the response arrived. */
+  unary(body: Uint8Array): Promise<void>;
+  /** One stream of `STREAM_CHUNKS` chunks; resolves after the last. */
+  stream(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function bareClient(address: string): Promise<Contender> {
+  const { port } = new URL(address);
+  const socket: Socket = connect({ host: '127.0.0.1', port: Number(port), noDelay: true });
+  // Responses come back in request order: a FIFO of waiters is the whole correlation.
+  const waiters: Array<{ chunks: number; resolve: () => void }> = [];
+  let pending: Buffer | undefined;
+  socket.on('data', (chunk: Buffer) => {
+    const buf = pending ? Buffer.concat([pending, chunk]) : chunk;
+    let off = 0;
+    while (buf.length - off >= 4) {
+      const len = buf.readUInt32BE(off);
+      if (buf.length - off < 4 + len) break;
+      const op = buf[off + 4];
+      if (op === 3) (waiters[0] as { chunks: number }).chunks++;
+      else (waiters.shift() as { resolve: () => void }).resolve();
+      off += 4 + len;
+    }
+    pending = off < buf.length ? Buffer.from(buf.subarray(off)) : undefined;
+  });
+  const request = (frame: Buffer): Promise<void> =>
+    new Promise((resolve) => {
+      waiters.push({ chunks: 0, resolve });
+      socket.write(frame);
+    });
+  const streamFrame = Buffer.alloc(13);
+  streamFrame.writeUInt32BE(9, 0);
+  streamFrame[4] = 2;
+  streamFrame.writeUInt32BE(STREAM_CHUNKS, 5);
+  streamFrame.writeUInt32BE(STREAM_CHUNK_BYTES, 9);
+  const contender: Contender = {
+    unary: (body) => {
+      const frame = Buffer.allocUnsafe(5 + body.length);
+      frame.writeUInt32BE(1 + body.length, 0);
+      frame[4] = 1;
+      frame.set(body, 5);
+      return request(frame);
+    },
+    stream: () => request(streamFrame),
+    close: async () => {
+      socket.destroy();
+    },
+  };
+  return new Promise((resolve) => socket.once('connect', () => resolve(contender)));
+}
+
+async function wardenClient(address: string): Promise<Contender> {
+  const client = createTcpClient();
+  const target = (endpoint: string): CallTarget => ({
+    address,
+    namespace: 'bench',
+    component: 'tcp',
+    endpoint,
+  });
+  const echo = target('echo');
+  const stream = target('stream');
+  await client.request(echo, new Uint8Array(1));
+  return {
+    unary: async (body) => {
+      await client.request(echo, body);
+    },
+    stream: async () => {
+      let n = 0;
+      for await (const _ of client.call(stream, STREAM_CHUNKS)) n++;
+      if (n !== STREAM_CHUNKS) throw new Error(`expected ${STREAM_CHUNKS} chunks, got ${n}`);
+    },
+    close: () => client.close(),
+  };
+}
+
+// ---------------------------------------------------------------- measurement
+
+interface Result {
+  readonly perSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+  /** CPU time per call in the client process and in the server process, µs (robust to a busy machine). */
+  readonly clientCpu: number;
+  readonly serverCpu: number;
+}
+
+interface Server {
+  readonly child: ChildProcess;
+  readonly address: string;
+  /** The server process's CPU time so far, µs (user + system). */
+  cpu(): Promise<number>;
+}
+
+/** Runs `run` from `concurrency` workers for `ms`; returns the latencies of the calls started in time. */
+async function drive(run: () => Promise<void>, concurrency: number, ms: number): Promise<number[]> {
+  const stopAt = performance.now() + ms;
+  const latencies: number[] = [];
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= stopAt) return;
+      await run();
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return latencies;
+}
+
+/** One measured round: `ms` of calls after nothing else, CPU read on both sides around it. */
+async function round(
+  run: () => Promise<void>,
+  concurrency: number,
+  ms: number,
+  server: Server,
+): Promise<Result> {
+  const serverBefore = await server.cpu();
+  const clientBefore = process.cpuUsage();
+  const t0 = performance.now();
+  const latencies = await drive(run, concurrency, ms);
+  const elapsed = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(clientBefore);
+  const serverCpu = (await server.cpu()) - serverBefore;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number): number =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  const n = latencies.length;
+  return {
+    perSecond: n / elapsed,
+    p50: at(0.5),
+    p99: at(0.99),
+    clientCpu: (client.user + client.system) / n,
+    serverCpu: serverCpu / n,
+  };
+}
+
+/**
+ * Measures both contenders in interleaved rounds (bare, warden, bare, warden, …) after a warm-up,
+ * and keeps each one's least disturbed round (the highest throughput): on a shared machine, other
+ * load only ever makes a round slower, so the best round is the closest to the truth.
+ */
+async function compare(
+  scenario: { concurrency: number; run: (c: Contender) => Promise<void> },
+  contenders: { bare: [Contender, Server]; warden: [Contender, Server] },
+  seconds: number,
+  rounds: number,
+): Promise<{ bare: Result; warden: Result }> {
+  const ms = (seconds * 1000) / rounds;
+  const best: { bare?: Result; warden?: Result } = {};
+  for (const name of ['bare', 'warden'] as const) {
+    const [contender] = contenders[name];
+    await drive(() => scenario.run(contender), scenario.concurrency, Math.min(500, ms));
+  }
+  for (let i = 0; i < rounds; i++) {
+    for (const name of ['bare', 'warden'] as const) {
+      const [contender, server] = contenders[name];
+      const r = await round(() => scenario.run(contender), scenario.concurrency, ms, server);
+      if (!best[name] || r.perSecond > (best[name] as Result).perSecond) best[name] = r;
+    }
+  }
+  return { bare: best.bare as Result, warden: best.warden as Result };
+}
+
+function spawnServer(kind: 'warden' | 'bare'): Promise<Server> {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', kind], {
+    execArgv: process.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const cpu = (): Promise<number> =>
+    new Promise((resolve) => {
+      child.once('message', (m) => resolve(Number(m)));
+      child.send('cpu');
+    });
+  return new Promise((resolve, reject) => {
+    child.once('message', (address) => resolve({ child, address: String(address), cpu }));
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
+}
+
+const fmt = (n: number, d = 0): string =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
+    : '—';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      serve: { type: 'string' },
+      seconds: { type: 'string', default: '2.4' },
+      rounds: { type: 'string', default: '4' },
+      only: { type: 'string' },
+    },
+  });
+  if (values.serve) {
+    const address = values.serve === 'bare' ? await serveBare() : await serveWarden();
+    process.on('message', () => {
+      const { user, system } = process.cpuUsage();
+      process.send?.(user + system);
+    });
+    process.send?.(address);
+    process.on('disconnect', () => process.exit(0));
+    return;
+  }
+  const seconds = Number(values.seconds);
+  const rounds = Math.max(1, Number(values.rounds));
+  const small = new Uint8Array(64).fill(7);
+  const large = new Uint8Array(16 * 1024).fill(7);
+  interface Scenario {
+    name: string;
+    concurrency: number;
+    run: (c: Contender) => Promise<void>;
+    unit: string;
+  }
+  const all: Scenario[] = [
+    { name: 'unary 64 B, c=1', concurrency: 1, run: (c) => c.unary(small), unit: 'req/s' },
+    { name: 'unary 64 B, c=64', concurrency: 64, run: (c) => c.unary(small), unit: 'req/s' },
+    { name: 'unary 16 KiB, c=1', concurrency: 1, run: (c) => c.unary(large), unit: 'req/s' },
+    { name: 'unary 16 KiB, c=64', concurrency: 64, run: (c) => c.unary(large), unit: 'req/s' },
+    {
+      name: `stream ${STREAM_CHUNKS}×${STREAM_CHUNK_BYTES} B, c=1`,
+      concurrency: 1,
+      run: (c) => c.stream(),
+      unit: 'streams/s',
+    },
+  ];
+  const scenarios = all.filter((s) => !values.only || s.name.includes(values.only));
+
+  const wardenServer = await spawnServer('warden');
+  const bareServer = await spawnServer('bare');
+  const warden = await wardenClient(wardenServer.address);
+  const bare = await bareClient(bareServer.address);
+  const rows: string[][] = [];
+  const verdicts: string[] = [];
+  try {
+    for (const s of scenarios) {
+      const { bare: b, warden: w } = await compare(
+        s,
+        { bare: [bare, bareServer], warden: [warden, wardenServer] },
+        seconds,
+        rounds,
+      );
+      const ratio = w.perSecond / b.perSecond;
+      const p99Ratio = w.p99 / b.p99;
+      rows.push([
+        s.name,
+        `${fmt(w.perSecond)} ${s.unit}`,
+        `${fmt(b.perSecond)} ${s.unit}`,
+        `${ratio.toFixed(2)}×`,
+        `${fmt(w.p50, 3)} / ${fmt(w.p99, 3)}`,
+        `${fmt(b.p50, 3)} / ${fmt(b.p99, 3)}`,
+        `${p99Ratio.toFixed(2)}×`,
+        `${fmt(w.clientCpu, 1)} + ${fmt(w.serverCpu, 1)}`,
+        `${fmt(b.clientCpu, 1)} + ${fmt(b.serverCpu, 1)}`,
+      ]);
+      if (s.concurrency === 64) {
+        verdicts.push(
+          `${s.name}: throughput ${ratio.toFixed(2)}× baseline (target ≥ 0.70) ${ratio >= 0.7 ? 'ok' : 'MISSED'}`,
+        );
+      }
+      if (s.concurrency === 1 && s.name.startsWith('unary')) {
+        verdicts.push(
+          `${s.name}: p99 ${p99Ratio.toFixed(2)}× baseline (target ≤ 1.50) ${p99Ratio <= 1.5 ? 'ok' : 'MISSED'}`,
+        );
+      }
+    }
+  } finally {
+    await warden.close();
+    await bare.close();
+    wardenServer.child.disconnect();
+    bareServer.child.disconnect();
+  }
+  const headers = [
+    'scenario',
+    'warden',
+    'bare node:net',
+    'ratio',
+    'warden p50/p99 ms',
+    'bare p50/p99 ms',
+    'p99 ratio',
+    'warden CPU µs/call',
+    'bare CPU µs/call',
+  ];
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const [load1] = loadavg();
+  console.log(
+    `request plane over TCP vs bare node:net (servers in child processes, best of ${rounds} interleaved rounds of ${fmt((seconds * 1000) / rounds)} ms, Node ${process.version}, ${cpus().length} CPUs, load ${load1?.toFixed(1)})\n`,
+  );
+  console.log(line(headers));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+  console.log(
+    '\nCPU µs/call is client + server process time per call (user + system): the figure that a busy',
+  );
+  console.log('machine distorts least. Throughput and latency need an otherwise idle machine.');
+  console.log(`\n${verdicts.join('\n')}`);
+}
+
+await main();
