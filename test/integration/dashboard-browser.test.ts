@@ -206,12 +206,15 @@ describe('dashboard in chromium with 1,000 sessions', () => {
       },
     );
     // Still responsive: a state filter applies at once.
-    const t0 = Date.now();
     await page.click('[data-chip="ready"]');
-    await page.waitForFunction(() => document.querySelector('[data-chip="ready"]')?.classList.contains('on'));
-    expect(Date.now() - t0).toBeLessThan(1000);
+    await page.waitForFunction(() => document.querySelector('[data-chip="ready"]')?.classList.contains('on'), undefined, {
+      timeout: 1000,
+    });
+    // Opening a group renders its 50 rows on the next animation frame.
     await page.click('[data-group="fleet#0"]');
-    expect(await page.locator('.row[data-key]').count()).toBe(50);
+    await page.waitForFunction(() => document.querySelectorAll('.row[data-key]').length === 50, undefined, {
+      timeout: 2000,
+    });
     for (const url of requests) expect(new URL(url).hostname, url).toBe('127.0.0.1');
     expect(problems).toEqual([]);
     await page.close();
