@@ -1,6 +1,12 @@
 // The public API of warden: named re-exports only.
 
 export {
+  type EndpointInfo,
+  EndpointRegistry,
+  type RequestObserver,
+} from './actors/endpoint-registry.js';
+export { collect } from './actors/response-stream.js';
+export {
   type ChildSpec,
   type ChildState,
   type ChildStatus,
@@ -14,6 +20,7 @@ export {
   type SupervisorOptions,
   type SupervisorSnapshot,
 } from './actors/supervisor.js';
+export { TransportServer, type TransportServerOptions } from './actors/transport-server.js';
 export {
   type Connector,
   type ConnectorFactory,
@@ -32,6 +39,27 @@ export {
   type FailureReport,
 } from './core/failure.js';
 export {
+  type EndpointStatus,
+  type HealthReport,
+  type SessionHealth,
+  SystemHealth,
+} from './core/health.js';
+export {
+  type CallOptions,
+  type CallTarget,
+  type EndpointHandler,
+  type EndpointRegistration,
+  endpointPath,
+  INSTANCE_ID_PATTERN,
+  NAME_PATTERN,
+  newInstanceId,
+  type RequestContext,
+  type RequestPlaneClient,
+  type RequestPlaneServer,
+  type TransportName,
+  type WireError,
+} from './core/request-plane.js';
+export {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
   FRESH_BUDGET,
@@ -45,6 +73,34 @@ export {
   resolveRetryPolicy,
 } from './core/retry.js';
 export { describeIssues, type ValidationIssue } from './core/validate.js';
+export {
+  type Discovery,
+  type DiscoveryEvent,
+  type DiscoveryPath,
+  DiscoveryPathSchema,
+  type InstanceRecord,
+  InstanceRecordSchema,
+  instanceKey,
+  MemoryDiscovery,
+  matchesPath,
+  sameInstance,
+  type WatchOptions,
+} from './discovery/index.js';
+export { createDashboard, type Dashboard, type DashboardOptions } from './inspect/dashboard.js';
+export {
+  machinesJson,
+  machinesMarkdown,
+  WARDEN_MACHINES,
+  type WardenMachine,
+} from './inspect/machines.js';
+export { type MermaidOptions, toMermaid } from './inspect/mermaid.js';
+export { createMetrics, type Metrics } from './inspect/metrics.js';
+export {
+  createStatusServer,
+  type StatusServer,
+  type StatusServerOptions,
+  watchSupervisorHealth,
+} from './inspect/status-server.js';
 export {
   type AttemptCommand,
   type AttemptEvent,
@@ -70,3 +126,18 @@ export {
   type SupervisorOutput,
   supervisorMachine,
 } from './machines/supervisor.js';
+export {
+  type TransportServerContext,
+  type TransportServerEvent,
+  type TransportServerState,
+  transportServerMachine,
+} from './machines/transport-server.js';
+export {
+  createRouter,
+  type RouteAttempt,
+  type RouteMode,
+  type RoutePath,
+  Router,
+  type RouterClientOptions,
+  type RouterOptions,
+} from './routing/index.js';
