@@ -14,8 +14,12 @@
  * Flags: --seconds <s>   measuring time per round (default 2)
  *        --rounds <n>    paired rounds (default 6)
  *        --only <part>   `routing` or `discovery`
+ *
+ * An aggregate runner can `import { main } from './routing.ts'` and call `main(['--only', 'routing'])`:
+ * importing runs nothing; the child processes re-run this file as their entry point.
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -235,13 +239,23 @@ async function benchDiscovery(): Promise<string> {
 
 // ---------------------------------------------------------------- main
 
-async function main(): Promise<void> {
+/** Default measuring time per round, seconds (the `--seconds` flag). */
+export const DEFAULT_SECONDS = 2;
+/** Default number of paired rounds (the `--rounds` flag). */
+export const DEFAULT_ROUNDS = 6;
+
+/**
+ * Runs the benchmark with command-line style `args` (the flags above; default: this process's
+ * arguments) and prints its report. With `--serve` or `--registrar` it is one of the child processes.
+ */
+export async function main(args: readonly string[] = process.argv.slice(2)): Promise<void> {
   const { values } = parseArgs({
+    args: [...args],
     options: {
       serve: { type: 'boolean' },
       registrar: { type: 'string' },
-      seconds: { type: 'string', default: '1.5' },
-      rounds: { type: 'string', default: '6' },
+      seconds: { type: 'string', default: String(DEFAULT_SECONDS) },
+      rounds: { type: 'string', default: String(DEFAULT_ROUNDS) },
       only: { type: 'string' },
     },
   });
@@ -258,4 +272,15 @@ async function main(): Promise<void> {
   if (!values.only || values.only === 'discovery') console.log(await benchDiscovery());
 }
 
-await main();
+/** True when this file is the process's entry point (`npx tsx bench/routing.ts`, or a child). */
+function isEntryPoint(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) await main();

@@ -105,6 +105,47 @@ const TransportSchema = z
   })
   .strict();
 
+const Millis = z.number().int().positive();
+
+/**
+ * Where the config's transport servers publish their endpoints: `memory` (this process only: the
+ * embedded default, for routers created next to the system) or `nats-kv` (JetStream KV, for
+ * routers in other processes and machines). The `nats-kv` fields are the JSON-able options of
+ * `NatsKvDiscovery`; the discovery itself checks how they relate (a lease longer than the
+ * heartbeat, ...), and its problems are reported under `discovery`.
+ */
+export const DiscoveryConfigSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('memory') }).strict(),
+  z
+    .object({
+      type: z.literal('nats-kv'),
+      /** NATS server URL(s). */
+      servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+        error: 'give the NATS server URL(s): a string such as "nats://127.0.0.1:4222", or an array of them',
+      }),
+      /** The KV bucket (default `warden-instances`). */
+      bucket: z.string().min(1).optional(),
+      /** Heartbeat interval, ms (default 1000). */
+      heartbeatMs: Millis.optional(),
+      /** A record whose heartbeat is older than this is gone, ms (default 3000). */
+      leaseMs: Millis.optional(),
+      /** How often watchers look for leases that ran out, ms. */
+      sweepMs: Millis.optional(),
+      /** Wait before a failed watch sync is tried again, ms (default 250). */
+      resyncDelayMs: Millis.optional(),
+      /** Max age of the bucket's messages when this process creates it, ms (0: forever). */
+      maxAgeMs: z.number().int().nonnegative().optional(),
+      /** Storage of a bucket this process creates (default `file`). */
+      storage: z.enum(['file', 'memory']).optional(),
+      /** nats.js connection options (user, pass, token, name, ...), passed through. */
+      connectOptions: z.record(z.string(), z.unknown()).optional(),
+    })
+    .strict(),
+]);
+
+/** The `discovery` section of a config. */
+export type DiscoveryConfig = z.output<typeof DiscoveryConfigSchema>;
+
 /** The schema of a `warden run` config file. */
 export const ConfigSchema = z
   .object({
@@ -114,6 +155,8 @@ export const ConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     supervisors: z.array(SupervisorSchema).default([]),
     transports: z.array(TransportSchema).default([]),
+    /** Where every transport server publishes its endpoints (default: nowhere). */
+    discovery: DiscoveryConfigSchema.optional(),
     dashboard: z
       .object({
         enabled: z.boolean().default(true),

@@ -1,6 +1,6 @@
 /**
- * `warden run <config.json>`: starts supervisors, transport servers with their endpoints and the
- * dashboard from a validated config file.
+ * `warden run <config.json>`: starts supervisors, transport servers with their endpoints (published
+ * to the configured discovery) and the dashboard from a validated config file.
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -10,6 +10,8 @@ import { messageOf } from '../core/errors.js';
 import { SystemHealth } from '../core/health.js';
 import { type EndpointHandler, newInstanceId } from '../core/request-plane.js';
 import type { ValidationIssue } from '../core/validate.js';
+import type { Discovery } from '../discovery/discovery.js';
+import type { NatsKvDiscoveryOptions } from '../discovery/nats-kv.js';
 import { createDashboard, type Dashboard } from '../inspect/dashboard.js';
 import { createMetrics, type Metrics } from '../inspect/metrics.js';
 import { watchSupervisorHealth } from '../inspect/status-server.js';
@@ -19,6 +21,7 @@ import {
   type Config,
   ConfigError,
   configDir,
+  type DiscoveryConfig,
   ModuleLoader,
   parseConfig,
 } from './config.js';
@@ -30,6 +33,8 @@ import { RUN_USAGE } from './usage.js';
 export interface RunningSystem {
   readonly supervisors: readonly Supervisor[];
   readonly servers: readonly TransportServer[];
+  /** The config's `discovery`, where every server publishes its endpoints; closed by `stop()`. */
+  readonly discovery: Discovery | undefined;
   readonly dashboard: Dashboard | undefined;
   readonly health: SystemHealth;
   readonly metrics: Metrics;
@@ -85,6 +90,15 @@ export async function startFromConfig(config: Config, file: string, log: Logger)
     }
   }
 
+  let discovery: Discovery | undefined;
+  if (config.discovery) {
+    try {
+      discovery = await createDiscovery(config.discovery, log);
+    } catch (err) {
+      loader.optionIssues(err, 'discovery');
+    }
+  }
+
   const servers: TransportServer[] = [];
   const endpoints: Array<{
     server: TransportServer;
@@ -92,11 +106,23 @@ export async function startFromConfig(config: Config, file: string, log: Logger)
   }> = [];
   for (const [i, t] of config.transports.entries()) {
     let server: TransportServer | undefined;
-    try {
-      server = await createServer(t.type, { ...t.options, logger: log, observer: metrics.observer(t.type) });
-      servers.push(server);
-    } catch (err) {
-      loader.optionIssues(err, `transports.${i}.options`);
+    if (config.discovery && 'discovery' in t.options) {
+      issues.push({
+        path: `transports.${i}.options.discovery`,
+        message: 'the top-level "discovery" of the config applies to every transport; remove this one',
+      });
+    } else {
+      try {
+        server = await createServer(t.type, {
+          ...t.options,
+          logger: log,
+          observer: metrics.observer(t.type),
+          ...(discovery ? { discovery } : {}),
+        });
+        servers.push(server);
+      } catch (err) {
+        loader.optionIssues(err, `transports.${i}.options`);
+      }
     }
     for (const [j, e] of t.endpoints.entries()) {
       const where = `transports.${i}.endpoints.${j}.handler`;
@@ -126,6 +152,7 @@ export async function startFromConfig(config: Config, file: string, log: Logger)
 
   if (issues.length > 0) {
     await Promise.all(servers.map((s) => s.stop().catch(() => {})));
+    await discovery?.close().catch(() => {});
     throw new ConfigError(file, issues);
   }
 
@@ -136,7 +163,9 @@ export async function startFromConfig(config: Config, file: string, log: Logger)
     await dashboard?.close();
     for (const off of unwatch.splice(0)) off();
     await Promise.all(supervisors.map((s) => s.stop({ timeoutMs: 30_000 })));
+    // Servers withdraw their endpoints from discovery before they drain; then it can close.
     await Promise.all(started.map((s) => s.stop()));
+    await discovery?.close();
   };
   try {
     for (const server of servers) {
@@ -171,11 +200,36 @@ export async function startFromConfig(config: Config, file: string, log: Logger)
       log.info({ url: dashboard.url }, `dashboard: ${dashboard.url}`);
     }
     check();
-    return { supervisors, servers, dashboard, health, metrics, stop };
+    return { supervisors, servers, discovery, dashboard, health, metrics, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * The discovery a config names. NatsKvDiscovery validates its own options (its errors name the
+ * field) and connects on first use: the first endpoint registered.
+ */
+async function createDiscovery(config: DiscoveryConfig, log: Logger): Promise<Discovery> {
+  if (config.type === 'memory') {
+    const { MemoryDiscovery } = await import('../discovery/memory.js');
+    log.info({ discovery: 'memory' }, 'discovery: memory (this process only)');
+    return new MemoryDiscovery();
+  }
+  const { NatsKvDiscovery } = await import('../discovery/nats-kv.js');
+  const { type: _type, ...fields } = config;
+  // JSON fields as they are (undefined ones left out): the discovery's own schema checks them.
+  const options = Object.fromEntries(
+    Object.entries(fields).filter(([, v]) => v !== undefined),
+  ) as NatsKvDiscoveryOptions;
+  const discovery = new NatsKvDiscovery({ ...options, logger: log });
+  const servers = typeof config.servers === 'string' ? config.servers : config.servers.join(',');
+  log.info(
+    { discovery: 'nats-kv', servers, bucket: config.bucket ?? 'warden-instances' },
+    `discovery: NATS KV bucket '${config.bucket ?? 'warden-instances'}' at ${servers}`,
+  );
+  return discovery;
 }
 
 async function createServer(

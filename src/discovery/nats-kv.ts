@@ -287,7 +287,14 @@ export class NatsKvDiscovery implements Discovery {
   private bucket(): Promise<Bucket> {
     if (this.kv) return Promise.resolve(this.kv);
     this.opening ??= (async () => {
-      const nc = await this.connection();
+      const nc = await this.connection().catch((err: unknown) => {
+        if (err instanceof WardenError) throw err;
+        throw new WardenError(
+          'WARDEN_CONNECTION_FAILED',
+          `Cannot reach NATS for discovery (${this.serversText()}): ${messageOf(err)}`,
+          { cause: err },
+        );
+      });
       const opts: Partial<KvOptions> = { history: 1, storage: this.config.storage as KvOptions['storage'] };
       if (this.config.maxAgeMs > 0) opts.ttl = this.config.maxAgeMs;
       const kv = await new Kvm(nc).create(this.bucketName, opts);
@@ -398,6 +405,12 @@ export class NatsKvDiscovery implements Discovery {
           reg.writing = undefined;
         });
     }
+  }
+
+  private serversText(): string {
+    const servers = this.options.servers;
+    if (servers === undefined) return 'the given connection';
+    return typeof servers === 'string' ? servers : servers.join(', ');
   }
 
   private checkOpen(): void {

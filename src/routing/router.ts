@@ -53,6 +53,12 @@ export interface RouterOptions {
   readonly random?: RandomSource;
   /** How long an instance that failed before its first chunk is avoided, ms (default 2000). */
   readonly cooldownMs?: number;
+  /**
+   * The clock of cool-downs and of `RouteAttempt.startedAt`, epoch ms (default `Date.now`); a test
+   * moves it forward instead of waiting a cool-down out. Call deadlines (`timeoutMs`) always
+   * follow real time, as the transports enforce them.
+   */
+  readonly now?: () => number;
   /** Instances one call may try before it gives up (default 3). */
   readonly maxTries?: number;
   /**
@@ -85,6 +91,7 @@ const OptionsSchema = z
     ),
     mode: z.enum(['round-robin', 'random', 'direct', 'least-inflight']).default('round-robin'),
     random: fn.optional(),
+    now: fn.optional(),
     cooldownMs: z.number().int().min(0).default(2000),
     maxTries: z.number().int().min(1).max(100).default(3),
     busyThreshold: z.number().int().min(1).optional(),
@@ -131,6 +138,7 @@ export class Router {
   private readonly discovery: Discovery;
   private readonly mode: RouteMode;
   private readonly random: RandomSource;
+  private readonly now: () => number;
   private readonly cooldownMs: number;
   private readonly maxTries: number;
   private readonly busyThreshold: number;
@@ -147,6 +155,7 @@ export class Router {
     this.discovery = options.discovery;
     this.mode = config.mode;
     this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
     this.cooldownMs = config.cooldownMs;
     this.maxTries = config.maxTries;
     this.busyThreshold = config.busyThreshold ?? Number.POSITIVE_INFINITY;
@@ -176,7 +185,7 @@ export class Router {
       const c = this.clients.get(inst.record);
       const client = 'call' in c ? c : await c;
       let got = false;
-      const startedAt = this.onAttempt ? Date.now() : 0;
+      const startedAt = this.onAttempt ? this.now() : 0;
       inst.inflight++;
       try {
         const chunks: unknown[] = [];
@@ -227,7 +236,7 @@ export class Router {
       const c = this.clients.get(inst.record);
       const client = 'call' in c ? c : await c;
       let got = false;
-      const startedAt = this.onAttempt ? Date.now() : 0;
+      const startedAt = this.onAttempt ? this.now() : 0;
       inst.inflight++;
       try {
         for await (const chunk of client.call(inst.target, body, callOptions(opts, deadline))) {
@@ -265,7 +274,7 @@ export class Router {
       !this.closed &&
       this.mode !== 'direct';
     if (code !== undefined && FAILOVER.has(code) && code !== 'WARDEN_OVERLOADED') {
-      inst.downUntil = Date.now() + this.cooldownMs;
+      inst.downUntil = this.now() + this.cooldownMs;
       this.log.debug({ path: view.name(), instanceId: inst.record.instanceId, code }, 'instance marked down');
     }
     if (this.onAttempt) {
@@ -294,7 +303,7 @@ export class Router {
   ): InstanceState {
     const list = view.list;
     const only = path.instanceId;
-    const now = Date.now();
+    const now = this.now();
     let healthy = 0;
     let busy = 0;
     let fallback: InstanceState | undefined;

@@ -3,7 +3,7 @@ import { SystemHealth } from '../../src/core/health.js';
 import { newInstanceId } from '../../src/core/request-plane.js';
 import { createHttp2Server, type Http2Server } from '../../src/transports/http2/index.js';
 import { createTcpServer, type TcpServer } from '../../src/transports/tcp/index.js';
-import { runCli, startCli } from './cli.js';
+import { killAll, runCli, startCli } from './cli.js';
 
 let tcp: TcpServer;
 let http2: Http2Server;
@@ -33,6 +33,7 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
+  await killAll();
   await tcp.stop({ drainMs: 0 });
   await http2.stop({ drainMs: 0 });
 });

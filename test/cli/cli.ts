@@ -11,6 +11,23 @@ process.once('exit', () => {
   for (const p of live) p.kill('SIGKILL');
 });
 
+/**
+ * Kills (SIGKILL) every `warden` process this file started that is still running and waits for
+ * each to exit. Call it in `afterAll`: a failed test must not leave a demo or a system behind.
+ */
+export async function killAll(): Promise<void> {
+  await Promise.all(
+    [...live].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.exitCode !== null || p.signalCode !== null) return resolve();
+          p.once('exit', () => resolve());
+          p.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
 /** A running `warden` process. */
 export interface CliProcess {
   readonly child: ChildProcess;

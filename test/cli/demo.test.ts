@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { DashboardSnapshot } from '../../src/inspect/dashboard.js';
-import { alive, startCli } from './cli.js';
+import { alive, killAll, startCli } from './cli.js';
+
+afterAll(killAll);
 
 describe('warden demo', () => {
   it('starts, serves its dashboard, and stops on SIGINT with exit code 0 and no process left', async () => {
@@ -11,22 +13,27 @@ describe('warden demo', () => {
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     // Logs are JSON lines when stdout is not a terminal.
     for (const l of p.stdout().trim().split('\n')) expect(() => JSON.parse(l)).not.toThrow();
-    const ready = async (): Promise<string[]> => {
+    const children = async () => {
       const snap = (await (await fetch(`${url}api/snapshot`)).json()) as DashboardSnapshot;
-      return snap.supervisors.flatMap((s) => s.children.map((c) => `${c.id}:${c.status.state}`));
+      return snap.supervisors.flatMap((s) => s.children.map((c) => ({ id: c.id, status: c.status })));
     };
-    let states: string[] = [];
-    for (let i = 0; i < 50; i++) {
-      states = await ready();
-      if (states.filter((s) => s.endsWith(':ready')).length === 3) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(states).toEqual([
-      'plc:ready',
-      'tcp-ticks:ready',
-      'h2-ticks:ready',
-      expect.stringMatching(/^connection:/),
-    ]);
+    // The three local children get ready; the NATS session, with nothing at NATS_URL, keeps
+    // reconnecting and its report says where it dialled and why it failed.
+    await vi.waitFor(
+      async () => {
+        const seen = await children();
+        expect(seen.map((c) => `${c.id}:${c.status.state}`)).toEqual([
+          'plc:ready',
+          'tcp-ticks:ready',
+          'h2-ticks:ready',
+          expect.stringMatching(/^connection:(reconnecting|connecting)$/),
+        ]);
+        expect(seen[3]?.status.lastFailure?.summary).toMatch(
+          /nats:\/\/127\.0\.0\.1:1\b.*connection refused|connection refused.*nats:\/\/127\.0\.0\.1:1\b/i,
+        );
+      },
+      { timeout: 10_000, interval: 100 },
+    );
 
     p.child.kill('SIGINT');
     expect(await p.exited).toBe(0);

@@ -2,11 +2,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { alive, runCli, startCli } from './cli.js';
+import { alive, killAll, runCli, startCli } from './cli.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const tmp = mkdtempSync(join(tmpdir(), 'warden-run-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+afterAll(async () => {
+  await killAll();
+  rmSync(tmp, { recursive: true, force: true });
+});
 
 function writeConfig(name: string, config: unknown): string {
   const file = join(tmp, name);

@@ -59,12 +59,15 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-function discovery(servers: string, leaseMs = 1000): NatsKvDiscovery {
+/** Short leases: what is under test is that a watcher cut off for longer than one drops nothing. */
+const LEASE_MS = 400;
+
+function discovery(servers: string): NatsKvDiscovery {
   const d = new NatsKvDiscovery({
     servers,
     bucket: 'resync',
-    heartbeatMs: 200,
-    leaseMs,
+    heartbeatMs: LEASE_MS / 4,
+    leaseMs: LEASE_MS,
     connectOptions: { reconnectTimeWait: 100 },
   });
   opened.push(d);
@@ -89,12 +92,13 @@ describe('NatsKvDiscovery watchers across connection loss', () => {
     const comes = record(ns);
     await owner.unregister(leaves.instanceId);
     await owner.register(comes);
-    await new Promise((r) => setTimeout(r, 1500)); // longer than the lease: nothing may be dropped meanwhile
+    // Cut off for two leases without a heartbeat in sight: the watcher must not drop anything.
+    await w.quiet(2 * LEASE_MS);
     await proxy.open();
 
     const diff = await w.untilSynced(5000);
     expect(diff.sort()).toEqual([`+${comes.instanceId}`, `-${leaves.instanceId}`].sort());
-    await w.quiet(1200); // `stays` is alive: no event for it
+    await w.quiet(3 * LEASE_MS); // `stays` is alive: no event for it
     await proxy.cut();
     await w.close();
   });
@@ -107,22 +111,25 @@ describe('NatsKvDiscovery watchers across connection loss', () => {
     await owner.register(alive);
     const w = new WatchReader(watcher.watch({ namespace: ns }));
     expect(await w.untilSynced()).toEqual([`+${alive.instanceId}`]);
-    // A record whose writer is gone; its lease still runs when the server comes back.
+    // A record whose writer is gone. Its lease must outlast the outage, the restart (JetStream
+    // recovers its store) and the resync, so that the resync still finds it.
+    const DEAD_LEASE_MS = 4000;
     const dead = record(ns);
     const kv = await new Kvm(raw).create('resync');
-    await kv.put(`${ns}.math.add.${dead.instanceId}`, encodeStored(dead, Date.now(), 4000));
+    const wroteAt = Date.now();
+    await kv.put(`${ns}.math.add.${dead.instanceId}`, encodeStored(dead, wroteAt, DEAD_LEASE_MS));
     expect(describe1((await w.next()) as never)).toBe(`+${dead.instanceId}`);
 
-    const down = Date.now();
     await nats.stop();
-    await new Promise((r) => setTimeout(r, 1500)); // longer than the lease of `alive`, without a heartbeat
+    // Down for two leases of `alive`, without a heartbeat: the watcher must drop nothing.
+    await w.quiet(2 * LEASE_MS);
     await nats.restart();
 
     // The resync finds both (nothing changed), then `dead` goes when its own lease runs out.
     expect(await w.untilSynced(8000)).toEqual([]);
-    expect(await w.next(8000)).toEqual({ type: 'removed', instance: dead }); // one lease after the resync
-    expect(Date.now() - down).toBeGreaterThanOrEqual(4000);
-    await w.quiet(1200);
+    expect(await w.next(8000, `'removed' of the dead record`)).toEqual({ type: 'removed', instance: dead });
+    expect(Date.now() - wroteAt).toBeGreaterThanOrEqual(DEAD_LEASE_MS); // not before its lease ran out
+    await w.quiet(3 * LEASE_MS);
     expect(await watcher.list({ namespace: ns })).toEqual([alive]);
     await w.close();
   });

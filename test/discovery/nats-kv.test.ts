@@ -1,6 +1,6 @@
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NatsKvDiscovery } from '../../src/discovery/nats-kv.js';
 import { encodeStored } from '../../src/discovery/nats-kv-view.js';
 import { type NatsServerHandle, startNatsServer } from '../helpers/nats-server.js';
@@ -91,10 +91,13 @@ describe('NatsKvDiscovery', () => {
     await kv.put(`${ns}.math.add.${r.instanceId}`, encodeStored(r, wroteAt, 300));
     const w = new WatchReader(reader.watch({ namespace: ns }));
     expect(await w.untilSynced()).toEqual([`+${r.instanceId}`]);
-    expect(await w.next(2000)).toEqual({ type: 'removed', instance: r });
-    const gone = Date.now() - wroteAt;
-    expect(gone).toBeGreaterThanOrEqual(300);
-    expect(gone).toBeLessThan(2000); // lease + sweep, with room for a slow machine
+    // Bounded: the lease (300 ms) plus a sweep, with room for a slow machine.
+    expect(await w.next(2000, "'removed' once the 300 ms lease ran out")).toEqual({
+      type: 'removed',
+      instance: r,
+    });
+    // Not before the lease ran out, though.
+    expect(Date.now() - wroteAt).toBeGreaterThanOrEqual(300);
     expect(await reader.list({ namespace: ns })).toEqual([]);
     // The key itself is still there: liveness never depends on the server expiring it.
     expect((await kv.get(`${ns}.math.add.${r.instanceId}`))?.operation).toBe('PUT');
@@ -130,8 +133,9 @@ describe('NatsKvDiscovery', () => {
     expect(await w.next()).toEqual({ type: 'added', instance: r });
     await d.close();
     expect(await w.next()).toEqual({ type: 'removed', instance: r });
-    await new Promise((res) => setTimeout(res, 100));
-    expect(timers()).toBeLessThanOrEqual(baseline);
+    await vi.waitFor(() => expect(timers(), 'timers left after close()').toBeLessThanOrEqual(baseline), {
+      timeout: 2000,
+    });
     await w.close();
   });
 });

@@ -11,8 +11,8 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../src/actors/supervisor.js';
 import { type Demo, startDemo } from '../../src/cli/demo.js';
+import type { Connector, Session } from '../../src/core/connector.js';
 import { createDashboard, type Dashboard } from '../../src/inspect/dashboard.js';
-import { createScriptedConnector } from '../../src/testing/scripted-connector.js';
 import { NATS_SESSION_ID } from '../../src/transports/nats/index.js';
 import { type NatsServerHandle, startNatsServer } from '../helpers/nats-server.js';
 
@@ -118,7 +118,6 @@ describe('dashboard in chromium', () => {
     await page.click('[data-key="demo/plc"] .name');
     await page.waitForSelector('#detail svg.machine g.node.current[data-state="ready"]');
 
-    const started = Date.now();
     expect(
       demo.fail('plc', 'read ECONNRESET: the PLC reset the connection (forced by the browser test)'),
     ).toBe(true);
@@ -133,9 +132,8 @@ describe('dashboard in chromium', () => {
         );
       },
       undefined,
-      { timeout: 2000, polling: 50 },
+      { timeout: 2000, polling: 50 }, // the issue's bound: within 2 s of the failure
     );
-    expect(Date.now() - started).toBeLessThan(2000);
     const state = (await stateOf(page, 'demo/plc')) as string;
     expect(['reconnecting', 'connecting', 'initializing']).toContain(state);
     // The detail panel follows: its diagram highlights the new state, the report says why.
@@ -158,16 +156,50 @@ describe('dashboard in chromium', () => {
   }, 60_000);
 });
 
+/**
+ * Sessions that connect at once the first time; later connects wait until the gate opens, so a
+ * reconnect burst keeps every session visibly out of `ready` until the test lets them back.
+ */
+class Gate {
+  private opened = true;
+  private waiting: Array<() => void> = [];
+  close(): void {
+    this.opened = false;
+  }
+  open(): void {
+    this.opened = true;
+    for (const go of this.waiting.splice(0)) go();
+  }
+  readonly connector: Connector<null> = {
+    connect: (ctx) =>
+      new Promise((resolve, reject) => {
+        const session: Session<null> = {
+          handle: null,
+          init: async () => {},
+          run: (c) =>
+            new Promise<never>((_, stop) =>
+              c.signal.addEventListener('abort', () => stop(c.signal.reason), { once: true }),
+            ),
+        };
+        if (this.opened) return resolve(session);
+        this.waiting.push(() => resolve(session));
+        ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true });
+      }),
+    classifyError: () => 'retryable',
+  };
+}
+
 describe('dashboard in chromium with 1,000 sessions', () => {
   let sup: Supervisor;
   let dashboard: Dashboard;
+  const gate = new Gate();
 
   beforeAll(async () => {
     sup = createSupervisor({
       id: 'fleet',
       children: Array.from({ length: 1000 }, (_, i) => ({
         id: `pump-${String(i).padStart(4, '0')}`,
-        connector: createScriptedConnector([{}]),
+        connector: gate.connector,
         retry: { initialIntervalMs: 200, randomizationFactor: 0 },
       })),
     }).start();
@@ -175,6 +207,7 @@ describe('dashboard in chromium with 1,000 sessions', () => {
     dashboard = await createDashboard({ supervisors: [sup] });
   }, 30_000);
   afterAll(async () => {
+    gate.open();
     await dashboard?.close();
     await sup?.stop({ timeoutMs: 20_000 });
   });
@@ -196,20 +229,33 @@ describe('dashboard in chromium with 1,000 sessions', () => {
     expect(await stateOf(page, 'fleet/pump-0999')).toBe('ready');
     await page.fill('#search', '');
 
-    // A burst: every session reconnects at once; the page shows them leaving ready and coming back.
+    // A burst: every session reconnects at once and cannot connect until the gate opens. The page
+    // must show all 1,000 leaving ready (only live updates can take the count to 0)...
+    gate.close();
     for (let i = 0; i < 1000; i++) sup.reconnect(`pump-${String(i).padStart(4, '0')}`, 'burst');
+    await page.waitForFunction(
+      () => document.querySelector('[data-chip="ready"] b')?.textContent === '0',
+      undefined,
+      { timeout: 10_000 },
+    );
+    // The timeline got the transitions as they happened.
+    expect(await page.locator('#timeline').textContent()).toMatch(/pump-0999\s*ready\s*→\s*connecting/);
+    // ...and all of them coming back once they can connect again.
+    gate.open();
     await page.waitForFunction(
       () => document.querySelector('[data-chip="ready"] b')?.textContent === '1000',
       undefined,
-      {
-        timeout: 10_000,
-      },
+      { timeout: 10_000 },
     );
     // Still responsive: a state filter applies at once.
     await page.click('[data-chip="ready"]');
-    await page.waitForFunction(() => document.querySelector('[data-chip="ready"]')?.classList.contains('on'), undefined, {
-      timeout: 1000,
-    });
+    await page.waitForFunction(
+      () => document.querySelector('[data-chip="ready"]')?.classList.contains('on'),
+      undefined,
+      {
+        timeout: 1000,
+      },
+    );
     // Opening a group renders its 50 rows on the next animation frame.
     await page.click('[data-group="fleet#0"]');
     await page.waitForFunction(() => document.querySelectorAll('.row[data-key]').length === 50, undefined, {

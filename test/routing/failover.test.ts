@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WardenError } from '../../src/core/errors.js';
 import type { RouteAttempt, Router } from '../../src/routing/router.js';
 import { fail, hang, reply, type Script } from './fake-client.js';
@@ -49,17 +49,37 @@ describe('router failover', () => {
     expect(chunks).toEqual([instances[1]?.address]);
   });
 
-  it('tries a marked-down instance again once its cool-down ends', async () => {
-    const { router, client, instances } = await make(2, { cooldownMs: 100 });
+  it('tries a marked-down instance again once its cool-down ends, by the router clock', async () => {
+    let now = 1_000_000;
+    const { router, client, instances } = await make(2, { cooldownMs: 60_000, now: () => now });
     const [bad, good] = instances as [(typeof instances)[0], (typeof instances)[0]];
     client.scripts.set(bad.address, fail('WARDEN_CONNECTION_FAILED'));
     await router.request(PATH, 0);
     client.scripts.set(bad.address, reply(bad.address));
-    for (let i = 0; i < 3; i++) expect(await router.request(PATH, i)).toBe(good.address);
-    await new Promise((r) => setTimeout(r, 120));
-    const seen = new Set<unknown>();
-    for (let i = 0; i < 4; i++) seen.add(await router.request(PATH, i));
-    expect(seen).toEqual(new Set([bad.address, good.address]));
+    const picked = async (): Promise<Set<unknown>> => {
+      const seen = new Set<unknown>();
+      for (let i = 0; i < 4; i++) seen.add(await router.request(PATH, i));
+      return seen;
+    };
+    expect(await picked()).toEqual(new Set([good.address]));
+    now += 59_999; // one ms short of the cool-down: still avoided
+    expect(await picked()).toEqual(new Set([good.address]));
+    now += 1;
+    expect(await picked()).toEqual(new Set([bad.address, good.address]));
+  });
+
+  it('reports each try with its start time on the router clock', async () => {
+    const attempts: RouteAttempt[] = [];
+    const { router, client, instances } = await make(2, {
+      now: () => 42,
+      onAttempt: (a) => attempts.push(a),
+    });
+    client.scripts.set(instances[0]?.address as string, fail('WARDEN_NO_RESPONDERS'));
+    await router.request(PATH, 0);
+    expect(attempts.map((a) => [a.outcome, a.startedAt])).toEqual([
+      ['failover', 42],
+      ['ok', 42],
+    ]);
   });
 
   it('gives up after maxTries with the last failure', async () => {
@@ -116,7 +136,7 @@ describe('router failover', () => {
     for (const r of instances) client.scripts.set(r.address, slow);
     const ac = new AbortController();
     const pending = router.request(PATH, 0, { signal: ac.signal });
-    await new Promise((r) => setTimeout(r, 10));
+    await vi.waitFor(() => expect(slow.waiting, 'the call reached the instance').toBe(1), { interval: 1 });
     ac.abort();
     await expect(pending).rejects.toMatchObject({ code: 'WARDEN_CANCELLED' });
     expect(client.calls.length).toBe(1);
@@ -169,8 +189,7 @@ describe('router failover', () => {
     const slow = hang();
     for (const r of instances) client.scripts.set(r.address, slow);
     const inflight = Array.from({ length: 4 }, (_, i) => router.request(PATH, i));
-    await new Promise((r) => setTimeout(r, 10));
-    expect(slow.waiting).toBe(4);
+    await vi.waitFor(() => expect(slow.waiting, 'calls held by the instances').toBe(4), { interval: 1 });
     await expect(router.request(PATH, 5)).rejects.toMatchObject({ code: 'WARDEN_OVERLOADED' });
     expect(client.calls.length).toBe(4);
     slow.release('done');
@@ -184,7 +203,7 @@ describe('router failover', () => {
     const slow = hang();
     client.scripts.set(instances[0]?.address as string, slow);
     const held = router.request(PATH, 0);
-    await new Promise((r) => setTimeout(r, 5));
+    await vi.waitFor(() => expect(slow.waiting, 'the call held by instance 1').toBe(1), { interval: 1 });
     for (let i = 0; i < 5; i++) expect(await router.request(PATH, i)).toBe(instances[1]?.address);
     slow.release('x');
     await held;
@@ -198,6 +217,7 @@ describe('router lifecycle and options', () => {
     expect(() => createRouter({ discovery, mode: 'sticky' as never })).toThrow(/mode/);
     expect(() => createRouter({ discovery, maxTries: 0 })).toThrow(/maxTries/);
     expect(() => createRouter({ discovery, busyThreshold: -1 })).toThrow(/busyThreshold/);
+    expect(() => createRouter({ discovery, now: 5 as never })).toThrow(/now/);
     expect(() => createRouter({ discovery: {} as never })).toThrow(/discovery/);
     expect(() => createRouter({ discovery, retries: 2 } as never)).toThrow(/retries/);
   });

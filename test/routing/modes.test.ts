@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Router } from '../../src/routing/router.js';
 import { seededRandom } from '../../src/testing/random.js';
 import { hang, reply } from './fake-client.js';
@@ -51,8 +51,9 @@ describe('router modes', () => {
     client.scripts.set(busy.address, slow);
     // Both idle: the first two calls take one each; the one on `busy` stays in flight.
     const first = [router.request(PATH, 1), router.request(PATH, 2)];
-    await new Promise((r) => setTimeout(r, 10));
-    expect(slow.waiting).toBe(1);
+    await vi.waitFor(() => expect(slow.waiting, 'one call held by the busy instance').toBe(1), {
+      interval: 1,
+    });
     for (let i = 0; i < 20; i++) expect(await router.request(PATH, i)).toBe(idle.address);
     slow.release('late');
     expect((await Promise.all(first)).sort()).toEqual([idle.address, 'late'].sort());
@@ -99,13 +100,13 @@ describe('router modes', () => {
     const second = instance(2);
     client.scripts.set(second.address, reply(second.address));
     await discovery.register(second);
-    await new Promise((r) => setTimeout(r, 0));
+    const ids = async (): Promise<string[]> => (await router.instances(PATH)).map((r) => r.instanceId);
+    await vi.waitFor(async () => expect(await ids()).toContain(second.instanceId), { interval: 1 });
     const seen = new Set<unknown>();
     for (let i = 0; i < 4; i++) seen.add(await router.request(PATH, i));
     expect(seen).toEqual(new Set([instances[0]?.address, second.address]));
     await discovery.unregister(instances[0]?.instanceId as string);
-    await new Promise((r) => setTimeout(r, 0));
+    await vi.waitFor(async () => expect(await ids()).toEqual([second.instanceId]), { interval: 1 });
     for (let i = 0; i < 4; i++) expect(await router.request(PATH, i)).toBe(second.address);
-    expect((await router.instances(PATH)).map((r) => r.instanceId)).toEqual([second.instanceId]);
   });
 });
