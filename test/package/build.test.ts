@@ -3,8 +3,7 @@
  * entry point in package.json's exports, and a `warden` bin that runs.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -20,7 +19,9 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
 let out: string;
 
 beforeAll(async () => {
-  out = mkdtempSync(join(tmpdir(), 'warden-build-'));
+  // Inside the project, so that the built files resolve their dependencies from its node_modules.
+  mkdirSync(join(ROOT, 'node_modules', '.cache'), { recursive: true });
+  out = mkdtempSync(join(ROOT, 'node_modules', '.cache', 'warden-build-'));
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
   await run(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', out], { cwd: ROOT }).catch(
     (err: { stdout?: string }) => {
