@@ -20,7 +20,11 @@ export {
   type SupervisorOptions,
   type SupervisorSnapshot,
 } from './actors/supervisor.js';
-export { TransportServer, type TransportServerOptions } from './actors/transport-server.js';
+export {
+  type ReportHealthOptions,
+  TransportServer,
+  type TransportServerOptions,
+} from './actors/transport-server.js';
 export {
   type Connector,
   type ConnectorFactory,
@@ -41,6 +45,8 @@ export {
 export {
   type EndpointStatus,
   type HealthReport,
+  type ServerHealth,
+  type ServerHealthInput,
   type SessionHealth,
   SystemHealth,
 } from './core/health.js';

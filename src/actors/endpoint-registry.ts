@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ZodType } from 'zod';
 import { type ErrorCode, isErrorCode, messageOf, WardenError } from '../core/errors.js';
+import type { SystemHealth } from '../core/health.js';
 import {
   type EndpointHandler,
   type EndpointRegistration,
@@ -14,10 +15,18 @@ import {
   type WireError,
 } from '../core/request-plane.js';
 
-/** Hooks a metrics collector implements; called once per request. */
+/** Hooks a metrics collector implements (e.g. `createMetrics().observer('tcp')`). */
 export interface RequestObserver {
+  /** A request reached a registered endpoint's handler; called once per request. */
   requestStarted(path: string): void;
+  /** That request's response ended, with its error code when it failed; called once per request. */
   requestEnded(path: string, code: ErrorCode | undefined, durationMs: number): void;
+  /**
+   * Payload bytes of a registered endpoint: `in` once per request (its body as received), `out`
+   * once per response chunk (as encoded: JSON text in UTF-8, or the raw bytes), transport framing
+   * and headers not counted. Optional: without it, transports measure nothing.
+   */
+  bytes?(path: string, direction: 'in' | 'out', n: number): void;
 }
 
 /** Counters of one endpoint, as `$SRV.STATS`, `/metrics` and the dashboard show them. */
@@ -143,11 +152,26 @@ class Inflight implements InflightRequest {
  */
 export class EndpointRegistry {
   private readonly entries = new Map<string, Entry>();
+  /**
+   * True when the observer counts bytes. Transports test it before measuring a body or a chunk, so
+   * a server without such an observer does no work per message for it.
+   */
+  readonly countsBytes: boolean;
 
   constructor(
     private readonly log: Logger,
     readonly observer?: RequestObserver,
-  ) {}
+  ) {
+    this.countsBytes = typeof observer?.bytes === 'function';
+  }
+
+  /**
+   * Counts `n` response bytes of the request `inflight` (what {@link dispatch} returned) as `out`
+   * for its endpoint. Call it only when {@link countsBytes} is true.
+   */
+  sent(inflight: InflightRequest | undefined, n: number): void {
+    if (inflight instanceof Inflight) this.observer?.bytes?.(inflight.entry.path, 'out', n);
+  }
 
   /** Validates and adds an endpoint; `WARDEN_ENDPOINT_EXISTS` on a duplicate path. */
   add(reg: EndpointRegistration): string {
@@ -247,6 +271,17 @@ export class EndpointRegistry {
     }));
   }
 
+  /** The registration at `path`, draining or not. */
+  registration(path: string): EndpointRegistration | undefined {
+    return this.entries.get(path)?.reg;
+  }
+
+  /** Whether any endpoint here (draining or not) reports to `health`. */
+  usesHealth(health: SystemHealth): boolean {
+    for (const e of this.entries.values()) if (e.reg.health === health) return true;
+    return false;
+  }
+
   /** Requests in flight over all endpoints. */
   get inflight(): number {
     let n = 0;
@@ -263,15 +298,18 @@ export class EndpointRegistry {
   /**
    * Serves one request: resolves the endpoint and instance, validates the body, runs the handler with
    * a deadline and a cancel signal, and writes chunks to `sink` with back-pressure. Never throws:
-   * every failure reaches the sink as one `error`.
+   * every failure reaches the sink as one `error`. `bodyBytes` is the size of the request body as it
+   * arrived, counted as `in` for a registered endpoint when the observer counts bytes.
    */
-  dispatch(req: InboundRequest, sink: ResponseSink): InflightRequest {
+  dispatch(req: InboundRequest, sink: ResponseSink, bodyBytes?: number): InflightRequest {
     const path = endpointPath(req.namespace, req.component, req.endpoint);
     const entry = this.entries.get(path);
     if (!entry) {
       sink.error({ code: 'WARDEN_ENDPOINT_NOT_FOUND', message: `No endpoint '${path}' is registered here` });
       return ALREADY_DONE;
     }
+    // Only registered paths are counted: a caller cannot grow the metrics with made-up paths.
+    if (bodyBytes !== undefined && this.countsBytes) this.observer?.bytes?.(entry.path, 'in', bodyBytes);
     if (req.instanceId && req.instanceId !== entry.reg.instanceId) {
       sink.error({
         code: 'WARDEN_INSTANCE_NOT_FOUND',

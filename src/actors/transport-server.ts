@@ -2,6 +2,7 @@ import { type Logger, pino } from 'pino';
 import { type Actor, createActor, fromPromise } from 'xstate';
 import { WardenError } from '../core/errors.js';
 import type { FailureReport } from '../core/failure.js';
+import type { SystemHealth } from '../core/health.js';
 import {
   type EndpointRegistration,
   endpointPath,
@@ -27,6 +28,39 @@ export interface TransportServerOptions {
   readonly discovery?: Discovery;
   /** Labels published with every instance record (zone, version, ...). */
   readonly meta?: Readonly<Record<string, string>>;
+  /**
+   * Where this server reports its own state from the moment it is created (see
+   * {@link TransportServer.reportHealth}): a health that waits for the server is not ready before it
+   * listens, nor once it drains, stops or fails, and `/health` shows the failure report.
+   */
+  readonly health?: SystemHealth;
+  /** The server's name under `servers` in {@link health} (default: the transport's name, made unique). */
+  readonly healthName?: string;
+}
+
+/** Options of {@link TransportServer.reportHealth}. */
+export interface ReportHealthOptions {
+  /**
+   * The name under `servers` in the health. Default: the transport's name (`tcp`, `http2`, `nats`),
+   * or `tcp-2`, `tcp-3`, … when a server of that name already reports there. A given name replaces
+   * whatever reported under it (so a replacement server can take over a failed one's entry).
+   */
+  readonly name?: string;
+  /** Whether the system is not ready while this server is not listening (default true). */
+  readonly required?: boolean;
+}
+
+/** Which server reports under each name, per health: a name taken over is left by its last owner. */
+const healthOwners = new WeakMap<SystemHealth, Map<string, TransportServer>>();
+
+/** How a server reports to one health. */
+interface HealthLink {
+  name: string;
+  required: boolean;
+  /** Made by registering an endpoint (not asked for): released with the last such endpoint. */
+  auto: boolean;
+  /** What was published last, so that unchanged snapshots publish nothing. */
+  published: string | undefined;
 }
 
 /**
@@ -45,12 +79,18 @@ export abstract class TransportServer implements RequestPlaneServer {
   protected readonly drainMs: number;
   private readonly discovery: Discovery | undefined;
   private readonly meta: Readonly<Record<string, string>>;
+  /** The transport's name, known in the constructor (subclass fields such as `transportName` are not yet). */
+  private readonly healthKind: string;
+  private readonly healthLinks = new Map<SystemHealth, HealthLink>();
+  /** The server left `idle` to start: once it stops it is shown as stopped, not forgotten. */
+  private everStarted = false;
 
   constructor(options: TransportServerOptions, labels: Record<string, string>) {
     this.log = (options.logger ?? pino({ level: 'silent' })).child(labels);
     this.drainMs = options.drainMs ?? 5000;
     this.discovery = options.discovery;
     this.meta = options.meta ?? {};
+    this.healthKind = labels.transport ?? 'server';
     this.registry = new EndpointRegistry(this.log, options.observer);
     this.actor = createActor(
       transportServerMachine.provide({
@@ -61,10 +101,17 @@ export abstract class TransportServer implements RequestPlaneServer {
       }),
     );
     this.actor.subscribe({
-      next: (snap) => this.log.debug({ state: snap.value }, 'transport server state'),
+      next: (snap) => {
+        this.log.debug({ state: snap.value }, 'transport server state');
+        if (snap.value !== 'idle' && snap.value !== 'stopped') this.everStarted = true;
+        this.publishHealth();
+      },
       error: () => {},
     });
     this.actor.start();
+    if (options.health) {
+      this.reportHealth(options.health, options.healthName === undefined ? {} : { name: options.healthName });
+    }
   }
 
   /** Opens the listener (or connection); resolves to the address clients dial. */
@@ -122,6 +169,9 @@ export abstract class TransportServer implements RequestPlaneServer {
       );
     }
     this.registry.add(reg);
+    // Endpoints drain out of their health when the server stops or fails; the server stays there,
+    // so that health is not ready with nothing left to serve.
+    if (!this.healthLinks.has(reg.health)) this.linkHealth(reg.health, undefined, true, true);
     try {
       await this.endpointAdded(reg);
       await this.discovery?.register({
@@ -136,15 +186,54 @@ export abstract class TransportServer implements RequestPlaneServer {
     } catch (err) {
       await this.endpointRemoving(endpointPath(reg.namespace, reg.component, reg.endpoint)).catch(() => {});
       await this.registry.remove(endpointPath(reg.namespace, reg.component, reg.endpoint), 0);
+      this.releaseHealth(reg.health);
       throw err;
     }
   }
 
   async unregisterEndpoint(endpoint: string, opts: { drainMs?: number } = {}): Promise<void> {
     const path = this.registry.find(endpoint);
+    const health = this.registry.registration(path)?.health;
     await this.withdraw(path);
     await this.endpointRemoving(path);
     await this.registry.remove(path, opts.drainMs ?? this.drainMs);
+    if (health) this.releaseHealth(health);
+  }
+
+  /**
+   * Reports this server into `health` as `servers[name]`: its state, address and failure report,
+   * kept up to date. While a required server is not `listening` (not yet started, starting,
+   * draining, stopped or failed) the health is not ready and `/health` answers 503 with the report.
+   * A server that is stopped without ever having started is removed from the health.
+   *
+   * Registering an endpoint with a health does this on its own (until that health's last endpoint
+   * is unregistered); call it, or pass the `health` option, to be reported from before `start()`,
+   * so that a server that cannot listen (e.g. `EADDRINUSE`) shows in `/health` too.
+   * Returns a function that stops reporting and removes the entry.
+   *
+   * @example
+   * ```ts
+   * const health = new SystemHealth();
+   * const server = createTcpServer({ port: 7000 });
+   * server.reportHealth(health, { name: 'api' });
+   * await server.start().catch(() => {}); // health.report().servers.api.lastFailure says why
+   * ```
+   */
+  reportHealth(health: SystemHealth, opts: ReportHealthOptions = {}): () => void {
+    if (typeof (health as Partial<SystemHealth> | null)?.setServer !== 'function') {
+      throw new WardenError(
+        'WARDEN_INVALID_OPTIONS',
+        `The ${this.healthKind} server can report only to a SystemHealth (got ${typeof health})`,
+      );
+    }
+    if (opts.name !== undefined && (typeof opts.name !== 'string' || opts.name.length === 0)) {
+      throw new WardenError(
+        'WARDEN_INVALID_OPTIONS',
+        `Invalid health name ${JSON.stringify(opts.name)} for the ${this.healthKind} server: use a non-empty string`,
+      );
+    }
+    this.linkHealth(health, opts.name, opts.required ?? true, false);
+    return () => this.unlinkHealth(health);
   }
 
   address(): string {
@@ -164,6 +253,84 @@ export abstract class TransportServer implements RequestPlaneServer {
   /** Endpoints with their counters. */
   endpoints(): EndpointInfo[] {
     return this.registry.list();
+  }
+
+  private linkHealth(health: SystemHealth, name: string | undefined, required: boolean, auto: boolean): void {
+    const existing = this.healthLinks.get(health);
+    if (existing) {
+      if (!auto) {
+        existing.auto = false;
+        existing.required = required;
+        if (name !== undefined && name !== existing.name) {
+          this.unlinkHealth(health);
+          this.linkHealth(health, name, required, false);
+          return;
+        }
+        existing.published = undefined;
+        this.publishHealth();
+      }
+      return;
+    }
+    const chosen = name ?? this.freeHealthName(health);
+    let names = healthOwners.get(health);
+    if (!names) {
+      names = new Map();
+      healthOwners.set(health, names);
+    }
+    // A server that reported under this name before stops doing so: the entry is ours now.
+    const previous = names.get(chosen);
+    if (previous && previous !== this) previous.healthLinks.delete(health);
+    names.set(chosen, this);
+    this.healthLinks.set(health, { name: chosen, required, auto, published: undefined });
+    this.publishHealth();
+  }
+
+  private unlinkHealth(health: SystemHealth): void {
+    const link = this.healthLinks.get(health);
+    if (!link) return;
+    this.healthLinks.delete(health);
+    const names = healthOwners.get(health);
+    if (names?.get(link.name) === this) names.delete(link.name);
+    health.removeServer(link.name);
+  }
+
+  /** Drops a link made by registering endpoints once no endpoint here reports to that health. */
+  private releaseHealth(health: SystemHealth): void {
+    if (this.healthLinks.get(health)?.auto && !this.registry.usesHealth(health)) this.unlinkHealth(health);
+  }
+
+  private freeHealthName(health: SystemHealth): string {
+    if (!health.hasServer(this.healthKind)) return this.healthKind;
+    let n = 2;
+    while (health.hasServer(`${this.healthKind}-${n}`)) n++;
+    return `${this.healthKind}-${n}`;
+  }
+
+  /** Publishes the lifecycle state to every health this server reports to (rare: state changes). */
+  private publishHealth(): void {
+    if (this.healthLinks.size === 0) return;
+    const { value, context } = this.actor.getSnapshot();
+    const state = value as TransportServerState;
+    const report = context.report;
+    const key = `${state}|${context.address ?? ''}|${report ? `${report.at}|${report.summary}` : ''}`;
+    for (const [health, link] of this.healthLinks) {
+      if (link.published === key) continue;
+      link.published = key;
+      if (state === 'stopped' && !this.everStarted) {
+        health.removeServer(link.name);
+        continue;
+      }
+      health.setServer(
+        link.name,
+        {
+          transport: this.healthKind,
+          state,
+          ...(context.address === undefined ? {} : { address: context.address }),
+          ...(report === undefined ? {} : { lastFailure: report }),
+        },
+        link.required,
+      );
+    }
   }
 
   /** Reports a failure of the running listener: the server drains at once and ends `failed`. */

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type { Supervisor } from '../actors/supervisor.js';
+import type { SupervisorSnapshot } from '../actors/supervisor-types.js';
 import { WardenError } from '../core/errors.js';
 import type { SystemHealth } from '../core/health.js';
 import { parseOptions } from '../core/validate.js';
@@ -35,8 +36,9 @@ export interface StatusServer {
 
 /**
  * Serves `GET /live` (the process is alive), `GET /health` (200 when ready, 503 otherwise, with
- * `{ status, uptimeMs, endpoints, sessions, holds }` and every failure report) and `GET /metrics`
- * (Prometheus text). Binds 127.0.0.1 unless told otherwise.
+ * `{ status, uptimeMs, endpoints, sessions, servers, holds }` and every failure report: of sessions
+ * and of transport servers that report to the health) and `GET /metrics` (Prometheus text).
+ * Binds 127.0.0.1 unless told otherwise.
  */
 export async function createStatusServer(options: StatusServerOptions): Promise<StatusServer> {
   const opts = parseOptions(OptionsSchema, options, 'status server options');
@@ -117,17 +119,24 @@ function closeServer(server: Server): Promise<void> {
 }
 
 /**
- * Follows a supervisor's children into `health` as sessions named `supervisor/child`, with their
- * failure reports. Returns a function that stops following.
+ * Follows a supervisor's whole tree (nested supervisors too) into `health` as sessions named
+ * `supervisor/child` (`root/group/child` for a nested one), with their failure reports. Returns a
+ * function that stops following.
  */
 export function watchSupervisorHealth(sup: Supervisor, health: SystemHealth, required = true): () => void {
-  const walk = (): void => {
-    for (const c of sup.getSnapshot().children)
-      health.setSession(`${sup.id}/${c.id}`, c.status.state, c.status.lastFailure, required);
+  const walk = (snap: SupervisorSnapshot, path: string): void => {
+    for (const c of snap.children) {
+      health.setSession(`${path}/${c.id}`, c.status.state, c.status.lastFailure, required);
+      if (c.supervisor) walk(c.supervisor, `${path}/${c.id}`);
+    }
   };
-  walk();
+  walk(sup.getSnapshot(), sup.id);
+  // Nested children's events bubble up as `group/child`; their status lives in the nested
+  // supervisor, so their last failure is the one the event brings, or the one already known.
   return sup.on('transition', (e) => {
-    const status = sup.status(e.child);
-    health.setSession(`${sup.id}/${e.child}`, e.to, status?.lastFailure ?? e.failure, required);
+    const name = `${sup.id}/${e.child}`;
+    const direct = sup.status(e.child);
+    const lastFailure = direct?.lastFailure ?? e.failure ?? health.session(name)?.lastFailure;
+    health.setSession(name, e.to, lastFailure, required);
   });
 }

@@ -89,7 +89,9 @@ describe('status server', () => {
     observer.requestEnded('ns/comp/echo', undefined, 3);
     observer.requestStarted('ns/comp/echo');
     observer.requestEnded('ns/comp/echo', 'WARDEN_DEADLINE_EXCEEDED', 50);
-    observer.bytes('in', 64);
+    observer.bytes('ns/comp/echo', 'in', 64);
+    observer.bytes('ns/comp/echo', 'out', 10);
+    observer.bytes('ns/comp/echo', 'out', 5);
     const text = await metrics.text();
     expect(text).toContain('warden_requests_total{transport="tcp",path="ns/comp/echo"} 2');
     expect(text).toContain(
@@ -97,7 +99,8 @@ describe('status server', () => {
     );
     expect(text).toContain('warden_requests_in_flight{transport="tcp",path="ns/comp/echo"} 0');
     expect(text).toContain('warden_request_duration_seconds_count{transport="tcp",path="ns/comp/echo"} 2');
-    expect(text).toContain('warden_bytes_total{transport="tcp",direction="in"} 64');
+    expect(text).toContain('warden_bytes_total{transport="tcp",path="ns/comp/echo",direction="in"} 64');
+    expect(text).toContain('warden_bytes_total{transport="tcp",path="ns/comp/echo",direction="out"} 15');
   });
 
   it('refuses bad options with a clear error', async () => {

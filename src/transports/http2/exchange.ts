@@ -215,7 +215,7 @@ export class Exchange implements ResponseSink {
       return;
     }
     head.body = body;
-    this.inflight = this.host.registry.dispatch(head, this);
+    this.inflight = this.host.registry.dispatch(head, this, this.size);
   }
 
   /** The stream closed (ended, reset by the peer, or its session went away). */
@@ -229,6 +229,9 @@ export class Exchange implements ResponseSink {
   chunk(value: unknown): void | Promise<void> {
     if (this.finished || this.closed) return;
     const payload = this.checkSize(encodeChunk(value));
+    const registry = this.host.registry;
+    if (registry.countsBytes)
+      registry.sent(this.inflight, typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
     if (!this.streaming) {
       if (this.pending === NONE) {
         this.pending = payload;

@@ -15,6 +15,7 @@ import type { RequestObserver } from '../../actors/endpoint-registry.js';
 import { TransportServer, type TransportServerOptions } from '../../actors/transport-server.js';
 import { BodyKind } from '../../core/body.js';
 import { messageOf } from '../../core/errors.js';
+import { SystemHealthOptionSchema } from '../../core/health.js';
 import { newInstanceId } from '../../core/request-plane.js';
 import { parseOptions } from '../../core/validate.js';
 import { DiscoveryOptionSchema, InstanceMetaSchema } from '../../discovery/discovery.js';
@@ -78,6 +79,8 @@ export const Http2ServerOptionsSchema = z.object({
   drainMs: z.number().int().min(0).optional(),
   discovery: DiscoveryOptionSchema.optional(),
   meta: InstanceMetaSchema.optional(),
+  health: SystemHealthOptionSchema.optional(),
+  healthName: z.string().min(1).optional(),
 });
 
 /** Sessions still open this long after endpoints drained are destroyed by `stop()`. */
@@ -132,6 +135,8 @@ export class Http2Server extends TransportServer implements ExchangeHost {
     if (options.drainMs !== undefined) base.drainMs = options.drainMs;
     if (options.discovery) base.discovery = options.discovery;
     if (options.meta) base.meta = options.meta;
+    if (options.health) base.health = options.health;
+    if (options.healthName !== undefined) base.healthName = options.healthName;
     super(base, { transport: 'http2' });
     this.options = options;
     this.maxMessageBytes = options.maxMessageBytes;

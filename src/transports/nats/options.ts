@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import { z } from 'zod';
 import type { RequestObserver } from '../../actors/endpoint-registry.js';
+import { type SystemHealth, SystemHealthOptionSchema } from '../../core/health.js';
 import { INSTANCE_ID_PATTERN } from '../../core/request-plane.js';
 import type { RetryPolicyInput } from '../../core/retry.js';
 import { parseOptions } from '../../core/validate.js';
@@ -43,6 +44,13 @@ export interface NatsServerOptions {
   readonly discovery?: Discovery;
   /** Labels published with every instance record (zone, version, ...). */
   readonly meta?: Readonly<Record<string, string>>;
+  /**
+   * Where the server reports its own state from the moment it is created (see the TCP server's
+   * option of the same name); its connection session is reported there as well once it has endpoints.
+   */
+  readonly health?: SystemHealth;
+  /** The server's name under `servers` in {@link health} (default `nats`, or `nats-2`, … when taken). */
+  readonly healthName?: string;
   /** Requests in flight on this server beyond which new ones get `WARDEN_OVERLOADED` (default 4096). */
   readonly maxInFlight?: number;
   /** Largest response chunk, in bytes after encoding (default 16 MiB); chunks over NATS `max_payload` are split. */
@@ -81,6 +89,8 @@ const OptionsSchema = z
     drainMs: z.number().int().nonnegative().optional(),
     discovery: DiscoveryOptionSchema.optional(),
     meta: InstanceMetaSchema.optional(),
+    health: SystemHealthOptionSchema.optional(),
+    healthName: z.string().min(1).optional(),
     maxInFlight: z.number().int().positive().optional(),
     maxMessageBytes: z.number().int().positive().optional(),
     streamWindow: z

@@ -4,6 +4,7 @@
  * caller's acks.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
+import type { EndpointRegistry } from '../../actors/endpoint-registry.js';
 import { type BodyKind, encodeBody } from '../../core/body.js';
 import { WardenError } from '../../core/errors.js';
 import type { InflightRequest, ResponseSink, WireError } from '../../core/request-plane.js';
@@ -12,6 +13,8 @@ import { messageHeaders } from './headers.js';
 
 /** What a responder needs from its server. */
 export interface ResponderHost {
+  /** The server's endpoints (a responder counts its response bytes there). */
+  readonly registry: EndpointRegistry;
   /** Largest chunk a handler may send (bytes, after encoding). */
   readonly maxMessageBytes: number;
   /** Response messages a caller may have unacked before the handler is paused. */
@@ -163,12 +166,14 @@ export class NatsResponder implements ResponseSink {
     const bytes = chunk.bytes;
     if (bytes.length <= room) {
       this.publish(type, bytes, chunk.kind);
-      return;
+    } else {
+      for (let at = 0; at < bytes.length; at += room) {
+        const end = Math.min(at + room, bytes.length);
+        this.publish(end === bytes.length ? type : MessageType.part, bytes.subarray(at, end), chunk.kind);
+      }
     }
-    for (let at = 0; at < bytes.length; at += room) {
-      const end = Math.min(at + room, bytes.length);
-      this.publish(end === bytes.length ? type : MessageType.part, bytes.subarray(at, end), chunk.kind);
-    }
+    const registry = this.host.registry;
+    if (registry.countsBytes && !this.silent) registry.sent(this.inflight, bytes.length);
   }
 
   private publish(type: MessageType, data: Uint8Array | undefined, kind: BodyKind | undefined): void {

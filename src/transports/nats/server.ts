@@ -62,7 +62,8 @@ export class NatsServer extends TransportServer implements ResponderHost {
   private readonly started = new Date().toISOString();
   /** The connection while a session has it (from init until it is left). */
   private conn: NatsConnection | undefined;
-  private readonly subs = new Map<string, Subscription[]>();
+  /** The subscriptions of each endpoint on the current connection, by path. */
+  private readonly subs = new Map<string, EndpointSubscriptions>();
   private readonly removing = new Set<string>();
   private readonly requests = new Map<number, NatsResponder>();
   private nextKey = 0;
@@ -78,6 +79,8 @@ export class NatsServer extends TransportServer implements ResponderHost {
     if (options.drainMs !== undefined) base.drainMs = options.drainMs;
     if (options.discovery) base.discovery = options.discovery;
     if (options.meta) base.meta = options.meta;
+    if (options.health) base.health = options.health;
+    if (options.healthName !== undefined) base.healthName = options.healthName;
     super(base, { transport: 'nats', server: serverId });
     this.serverId = serverId;
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
@@ -145,14 +148,23 @@ export class NatsServer extends TransportServer implements ResponderHost {
     await flushWithin(conn, FLUSH_TIMEOUT_MS).catch(() => false);
   }
 
+  /**
+   * Stops new work reaching the endpoint. Its subscriptions are drained, not just unsubscribed:
+   * NATS may have routed requests to this connection before it processes the UNSUB, and those are
+   * still delivered (until the drain's flush returns) and answered `WARDEN_ENDPOINT_DRAINING` at
+   * once. `unsubscribe()` would drop them unanswered and leave their callers waiting for the deadline.
+   */
   protected override async endpointRemoving(path: string): Promise<void> {
     this.removing.add(path);
     this.forgetSessionIn(path);
-    const subs = this.subs.get(path);
+    const entry = this.subs.get(path);
     this.subs.delete(path);
-    if (subs) for (const sub of subs) sub.unsubscribe();
+    if (!entry) return;
+    entry.closing = true;
     const conn = this.conn;
-    if (subs && conn && !conn.isClosed()) await flushWithin(conn, FLUSH_TIMEOUT_MS).catch(() => false);
+    if (!conn || conn.isClosed()) return;
+    // Bounded: a dead socket must not hold up unregistering; until it closes, late arrivals are refused.
+    await within(Promise.allSettled(entry.subs.map((sub) => drainSubscription(sub))), FLUSH_TIMEOUT_MS);
   }
 
   protected override transportHealthy(): boolean {
@@ -203,30 +215,44 @@ export class NatsServer extends TransportServer implements ResponderHost {
     ctx.log.info({ endpoints: this.subs.size, server: conn.getServer() }, 'NATS endpoints subscribed');
   }
 
+  /**
+   * The connection is being left. In-flight requests are aborted: their responses could not all be
+   * delivered. When the connection is still open (a reconnect was requested, or init failed), each
+   * caller is told so with a `WARDEN_CONNECTION_CLOSED` error; then the session drains the
+   * connection, and requests still arriving on it are refused the same way (see `onRequest`).
+   * When it is closed already, nothing can be sent: callers learn it from their own connection or
+   * their deadline.
+   */
   private detach(conn: NatsConnection, reason: string): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
+    for (const entry of this.subs.values()) entry.closing = true;
     this.subs.clear();
-    // Responses of in-flight requests cannot be delivered reliably any more: stop their handlers.
     const stranded = [...this.requests.values()];
-    if (stranded.length > 0)
-      this.log.warn({ requests: stranded.length, reason }, 'aborting in-flight requests');
-    for (const r of stranded) r.connectionLost(reason);
+    if (stranded.length === 0) return;
+    const open = !conn.isClosed();
+    this.log.warn({ requests: stranded.length, reason, answered: open }, 'aborting in-flight requests');
+    for (const r of stranded) {
+      if (open) r.inflight?.fail(closing(this.serverId, `aborted: ${reason}`));
+      else r.connectionLost(reason);
+    }
   }
 
   private subscribeEndpoint(conn: NatsConnection, reg: EndpointRegistration): void {
     const path = endpointPath(reg.namespace, reg.component, reg.endpoint);
     if (this.subs.has(path) || this.removing.has(path) || !this.registry.has(path)) return;
     const any = requestSubject(this.prefix, reg.namespace, reg.component, reg.endpoint);
-    this.subs.set(path, [
+    const entry: EndpointSubscriptions = { subs: [], closing: false };
+    entry.subs.push(
       conn.subscribe(any, {
         queue: QUEUE_GROUP,
-        callback: (err, msg) => this.onRequest(err, msg, conn, reg, undefined),
+        callback: (err, msg) => this.onRequest(err, msg, conn, reg, undefined, entry),
       }),
       conn.subscribe(`${any}.${reg.instanceId}`, {
-        callback: (err, msg) => this.onRequest(err, msg, conn, reg, reg.instanceId),
+        callback: (err, msg) => this.onRequest(err, msg, conn, reg, reg.instanceId, entry),
       }),
-    ]);
+    );
+    this.subs.set(path, entry);
   }
 
   // ---- inbound messages -----------------------------------------------------------------
@@ -237,6 +263,7 @@ export class NatsServer extends TransportServer implements ResponderHost {
     conn: NatsConnection,
     reg: EndpointRegistration,
     instanceId: string | undefined,
+    entry: EndpointSubscriptions,
   ): void {
     if (err) {
       this.log.error({ err: messageOf(err), endpoint: reg.endpoint }, 'NATS subscription error');
@@ -244,6 +271,12 @@ export class NatsServer extends TransportServer implements ResponderHost {
     }
     const reply = msg.reply;
     if (!reply) return; // a publish without a reply subject expects no answer
+    if (entry.closing) {
+      // Routed here before NATS processed the UNSUB: answer now, so the caller can go elsewhere.
+      const path = endpointPath(reg.namespace, reg.component, reg.endpoint);
+      this.reject(conn, reply, conn === this.conn ? draining(path) : closing(this.serverId, 'not served'));
+      return;
+    }
     if (this.requests.size >= this.maxInFlight) {
       this.reject(conn, reply, {
         code: 'WARDEN_OVERLOADED',
@@ -274,7 +307,7 @@ export class NatsServer extends TransportServer implements ResponderHost {
     const key = this.nextKey++;
     const responder = new NatsResponder(this, key, reply, conn, this.controlBase);
     this.requests.set(key, responder);
-    responder.inflight = this.registry.dispatch(req, responder);
+    responder.inflight = this.registry.dispatch(req, responder, msg.data.length);
   }
 
   /** Answers a request that never reached a handler with a single `error` message. */
@@ -362,6 +395,39 @@ export class NatsServer extends TransportServer implements ResponderHost {
   }
 }
 
+/** The two subscriptions of one endpoint on one connection. */
+interface EndpointSubscriptions {
+  readonly subs: Subscription[];
+  /**
+   * Set when the endpoint is being removed or its connection left: requests still delivered on
+   * these subscriptions (NATS routed them before it processed the UNSUB) are refused at once.
+   */
+  closing: boolean;
+}
+
+function draining(path: string): WireError {
+  return {
+    code: 'WARDEN_ENDPOINT_DRAINING',
+    message: `Endpoint '${path}' is draining and takes no new requests`,
+  };
+}
+
+function closing(serverId: string, what: string): WireError {
+  return {
+    code: 'WARDEN_CONNECTION_CLOSED',
+    message: `The NATS connection of server ${serverId} is closing; the request was ${what}; try again`,
+  };
+}
+
+/**
+ * Unsubscribes without losing what is on its way: nats.js sends the UNSUB and keeps delivering
+ * until NATS answers the flush that follows it. Rejects when the connection is closed already.
+ */
+async function drainSubscription(sub: Subscription): Promise<void> {
+  if (sub.isClosed()) return;
+  await sub.drain();
+}
+
 /** How long registering or unregistering waits for NATS to confirm (un)subscribing. */
 const FLUSH_TIMEOUT_MS = 2000;
 /** How long a new connection may take to confirm its subscriptions before the attempt fails (and is retried). */
@@ -371,11 +437,16 @@ const INIT_FLUSH_TIMEOUT_MS = 5000;
  * Waits for NATS to have processed what was sent, at most `ms` (a dead socket must not hang a
  * caller). Resolves true once confirmed, false on timeout; rejects when the flush fails.
  */
-async function flushWithin(conn: NatsConnection, ms: number): Promise<boolean> {
+function flushWithin(conn: NatsConnection, ms: number): Promise<boolean> {
+  return within(conn.flush(), ms);
+}
+
+/** Resolves true once `work` has settled fulfilled, false after `ms`; rejects as `work` does. */
+async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      conn.flush().then(() => true),
+      work.then(() => true),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), ms);
       }),

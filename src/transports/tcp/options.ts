@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RequestObserver } from '../../actors/endpoint-registry.js';
+import { type SystemHealth, SystemHealthOptionSchema } from '../../core/health.js';
 import { type Discovery, DiscoveryOptionSchema, InstanceMetaSchema } from '../../discovery/discovery.js';
 import { DEFAULT_MAX_FRAME_BYTES, LENGTH_LIMIT, MIN_MAX_FRAME_BYTES } from './codec.js';
 
@@ -63,6 +64,13 @@ export interface TcpServerOptions {
   readonly discovery?: Discovery;
   /** Labels published with every instance record (zone, version, ...). */
   readonly meta?: Readonly<Record<string, string>>;
+  /**
+   * Where the server reports its own state from the moment it is created, so that a server that
+   * cannot listen (`EADDRINUSE`) or has stopped makes `/health` answer 503 with its failure report.
+   */
+  readonly health?: SystemHealth;
+  /** The server's name under `servers` in {@link health} (default `tcp`, or `tcp-2`, … when taken). */
+  readonly healthName?: string;
 }
 
 /** Validates {@link TcpServerOptions} and fills in the defaults. */
@@ -98,6 +106,8 @@ export const TcpServerOptionsSchema = z
     drainMs: z.number().int().min(0).optional(),
     discovery: DiscoveryOptionSchema.optional(),
     meta: InstanceMetaSchema.optional(),
+    health: SystemHealthOptionSchema.optional(),
+    healthName: z.string().min(1).optional(),
   })
   .strict();
 

@@ -10,6 +10,7 @@ import { BodyKind, decodeBody } from '../../core/body.js';
 import { messageOf, WardenError } from '../../core/errors.js';
 import type { InflightRequest, ResponseSink, WireError } from '../../core/request-plane.js';
 import {
+  CHUNK_OVERHEAD,
   encodeChunk,
   encodeChunkHead,
   encodeEnd,
@@ -104,8 +105,11 @@ class ServerStream implements ResponseSink {
     if (!this.open) return;
     this.conn.write(frame, body);
     this.last = frame;
+    const size = frame.length + (body?.length ?? 0);
+    const registry = this.conn.registry;
+    if (registry.countsBytes) registry.sent(this.inflight, size - CHUNK_OVERHEAD);
     // Credit counts whole CHUNK frames (CHUNK_OVERHEAD + body), as the client returns it.
-    this.credit -= frame.length + (body?.length ?? 0);
+    this.credit -= size;
     if (this.credit > 0 && !this.conn.needsDrain) return;
     return this.ready();
   }
@@ -172,6 +176,8 @@ class ServerStream implements ResponseSink {
 export class ServerConnection extends FrameConnection {
   /** Largest frame this side may send: the smaller of both limits. */
   sendLimit: number;
+  /** The server's endpoints (its streams count their response bytes there). */
+  readonly registry: EndpointRegistry;
   private authed = false;
   private readonly streams = new Map<number, ServerStream>();
   private handshakeTimer: NodeJS.Timeout | undefined;
@@ -185,6 +191,7 @@ export class ServerConnection extends FrameConnection {
   ) {
     super(socket, config.maxMessageBytes, config.keepaliveMs);
     this.sendLimit = config.maxMessageBytes;
+    this.registry = server.registry;
     this.handshakeTimer = setTimeout(
       () => this.protocolError(`No HELLO frame arrived within ${config.handshakeTimeoutMs} ms of connecting`),
       config.handshakeTimeoutMs,
@@ -313,7 +320,7 @@ export class ServerConnection extends FrameConnection {
     }
     const stream = new ServerStream(this, id, f.window);
     this.streams.set(id, stream);
-    const inflight = this.server.registry.dispatch(
+    const inflight = this.registry.dispatch(
       {
         namespace: f.namespace,
         component: f.component,
@@ -325,6 +332,7 @@ export class ServerConnection extends FrameConnection {
         body,
       },
       stream,
+      f.body.length,
     );
     if (stream.open) stream.inflight = inflight;
   }

@@ -35,6 +35,8 @@ export class TcpServer extends TransportServer implements ConnectionOwner {
     if (config.drainMs !== undefined) base.drainMs = config.drainMs;
     if (config.discovery) base.discovery = config.discovery;
     if (config.meta) base.meta = config.meta;
+    if (config.health) base.health = config.health;
+    if (config.healthName !== undefined) base.healthName = config.healthName;
     super(base, { transport: 'tcp' });
     this.config = config;
     this.tokenDigest = config.token === undefined ? undefined : digest(config.token);
