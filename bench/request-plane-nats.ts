@@ -1,30 +1,41 @@
 /**
- * The request plane over NATS against bare NATS, with the servers in another process.
+ * The request plane over NATS against bare NATS, in the same run, with the servers in another
+ * process (and nats-server in a third).
  *
- *   npx tsx bench/request-plane-nats.ts
+ *   npx tsx bench/request-plane-nats.ts [--rounds 5] [--round-ms 600] [--only <name>]
  *
  * Starts its own nats-server. Baseline: bare NATS publish with one reply subscription per client
- * (`{inbox}.*`) and a correlation id in the reply subject; the bare `request()` figure is printed
- * beside it. Scenarios: unary echo of 64 B and 16 KiB at concurrency 1 and 64, and a stream of
- * 1,000 chunks. Prints req/s, p50 and p99 for each and the ratio warden / baseline. Each scenario runs
- * in alternating rounds and keeps each system's best round, so a burst of load from elsewhere on a
- * shared machine does not decide the ratio.
+ * (`{inbox}.*`) and a correlation id in the reply subject, the fast bare pattern (warden's client
+ * works the same way). The bare `request()` figure (a new inbox subscription per call through
+ * nats.js's mux) is printed beside it. Scenarios: unary echo of 64 B and 16 KiB raw bodies at
+ * concurrency 1 and 64, and a stream of 1,000 64-byte chunks at concurrency 1. Each prints
+ * requests (or streams) per second and p50/p99 latency for warden, the baseline and `request()`,
+ * and warden's ratio to the baseline.
+ *
+ * Method: after a warm-up of each system, `--rounds` rounds of `--round-ms` each; within a round
+ * every system runs once, the order alternating from round to round, so drift on a shared machine
+ * reaches all of them alike. Each figure is the median over the rounds; each ratio is the median
+ * of the rounds' paired ratios (warden ÷ baseline within the same round). Nothing keeps a best
+ * round, which would flatter whichever system had the luckier one.
+ *
+ * Other benches call {@link runNatsBench} and print {@link formatNatsBench} themselves.
  */
-import { fork } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
+import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { connect, createInbox, headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { SystemHealth } from '../src/core/health.js';
-import { newInstanceId } from '../src/core/request-plane.js';
-import { createNatsClient, createNatsServer, type NatsClient } from '../src/transports/nats/index.js';
+import { type CallTarget, newInstanceId } from '../src/core/request-plane.js';
+import { createNatsClient, createNatsServer } from '../src/transports/nats/index.js';
 import { startNatsServer } from '../test/helpers/nats-server.js';
+import { fmt, median, table } from './lib/measure.js';
 
-const WARMUP_MS = 250;
-const MEASURE_MS = 600;
-/** Rounds per scenario, the systems alternating; the best round of each is printed (the machine is shared and noisy). */
-const ROUNDS = 3;
 const STREAM_CHUNKS = 1000;
 const STREAM_CHUNK_BYTES = 64;
+const CALL_TIMEOUT_MS = 30_000;
 
 // ---- the server process -------------------------------------------------------------------
 
@@ -53,10 +64,11 @@ async function serve(url: string): Promise<void> {
       m.respond(m.data);
     },
   });
+  const decoder = new TextDecoder();
   nc.subscribe('bare.stream', {
     queue: 'q',
     callback: (_e, m) => {
-      const n = Number(new TextDecoder().decode(m.data));
+      const n = Number(decoder.decode(m.data));
       const reply = m.reply as string;
       for (let i = 0; i < n - 1; i++) nc.publish(reply, chunk);
       const end = headers();
@@ -73,6 +85,21 @@ async function serve(url: string): Promise<void> {
       await nc.close();
       process.exit(0);
     }
+  });
+}
+
+function spawnServer(url: string): Promise<ChildProcess> {
+  const child = fork(fileURLToPath(import.meta.url), ['serve', url], {
+    execArgv: process.execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolveReady, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`the bench server process exited (${code})`));
+    child.once('exit', onExit);
+    child.once('message', () => {
+      child.off('exit', onExit);
+      resolveReady(child);
+    });
   });
 }
 
@@ -93,10 +120,10 @@ class BareClient {
 
   request(subject: string, data: Uint8Array): Promise<Msg> {
     const id = (this.next++).toString(36);
-    return new Promise((resolve) => {
+    return new Promise((resolveReply) => {
       this.waiting.set(id, (m) => {
         this.waiting.delete(id);
-        resolve(m);
+        resolveReply(m);
       });
       this.nc.publish(subject, data, { reply: `${this.inbox}.${id}` });
     });
@@ -105,12 +132,12 @@ class BareClient {
   stream(subject: string, n: number): Promise<number> {
     const id = (this.next++).toString(36);
     let count = 0;
-    return new Promise((resolve) => {
+    return new Promise((resolveEnd) => {
       this.waiting.set(id, (m) => {
         count++;
         if (m.headers?.get('End') === '1') {
           this.waiting.delete(id);
-          resolve(count);
+          resolveEnd(count);
         }
       });
       this.nc.publish(subject, String(n), { reply: `${this.inbox}.${id}` });
@@ -120,136 +147,341 @@ class BareClient {
 
 // ---- measuring ----------------------------------------------------------------------------
 
-interface Figures {
-  rate: number;
-  p50: number;
-  p99: number;
+/** Throughput and latency of one system in one scenario (one round, or the median over rounds). */
+export interface NatsBenchFigures {
+  /** Requests (or streams) completed per second. */
+  readonly perSecond: number;
+  /** Median latency of one request (or whole stream), ms. */
+  readonly p50: number;
+  /** 99th-percentile latency, ms. */
+  readonly p99: number;
 }
 
-async function measure(concurrency: number, op: () => Promise<unknown>): Promise<Figures> {
-  const run = async (ms: number, latencies: number[] | undefined): Promise<number> => {
-    const until = performance.now() + ms;
-    let count = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (performance.now() < until) {
-          const t0 = performance.now();
-          await op();
-          latencies?.push(performance.now() - t0);
-          count++;
-        }
-      }),
-    );
-    return count;
+/** One scenario's result: medians over the rounds, and every round as measured. */
+export interface NatsBenchRow {
+  /** E.g. `unary 64 B, c=64` or `stream 1000×64 B, c=1`. */
+  readonly scenario: string;
+  /** Callers running at once. */
+  readonly concurrency: number;
+  /** `req/s` or `streams/s`. */
+  readonly unit: string;
+  /** warden client → warden NATS server: medians over the rounds. */
+  readonly warden: NatsBenchFigures;
+  /** Bare publish with one reply subscription per client: medians over the rounds. */
+  readonly baseline: NatsBenchFigures;
+  /** Bare nats.js `request()` (unary scenarios only): medians over the rounds. */
+  readonly request: NatsBenchFigures | undefined;
+  /** Median over the rounds of warden ÷ baseline throughput within the same round. */
+  readonly ratio: number;
+  /** Median over the rounds of warden ÷ baseline p99 within the same round. */
+  readonly p99Ratio: number;
+  /** Median over the rounds of warden ÷ bare `request()` throughput (unary scenarios only). */
+  readonly requestRatio: number | undefined;
+  /** Every round, in order, for whoever wants to see the spread. */
+  readonly rounds: {
+    readonly warden: readonly NatsBenchFigures[];
+    readonly baseline: readonly NatsBenchFigures[];
+    readonly request: readonly NatsBenchFigures[] | undefined;
   };
-  await run(WARMUP_MS, undefined);
+}
+
+/** Options of {@link runNatsBench}. */
+export interface NatsBenchOptions {
+  /** Measured rounds per scenario (default 5; an odd count has a true median). */
+  readonly rounds?: number;
+  /** Length of one system's turn in a round, ms (default 600). */
+  readonly roundMs?: number;
+  /** Warm-up per system and scenario before the rounds, ms (default 300). */
+  readonly warmupMs?: number;
+  /** Run only the scenarios whose name contains this text. */
+  readonly only?: string;
+  /** Receives one line per finished scenario (progress); default: nothing. */
+  readonly log?: (line: string) => void;
+}
+
+/** What {@link runNatsBench} measured: the rows, and what a heading needs to say how. */
+export interface NatsBenchRun {
+  /** One row per scenario run, in order. */
+  readonly rows: NatsBenchRow[];
+  /** nats-server's version as its INFO reported it. */
+  readonly natsServerVersion: string;
+  /** Measured rounds per scenario. */
+  readonly rounds: number;
+  /** Length of one system's turn in a round, ms. */
+  readonly roundMs: number;
+}
+
+/** Runs `op` from `concurrency` workers for `ms`; returns the latencies of the calls started in time. */
+async function drive(op: () => Promise<unknown>, concurrency: number, ms: number): Promise<number[]> {
+  const stopAt = performance.now() + ms;
   const latencies: number[] = [];
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= stopAt) return;
+      await op();
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return latencies;
+}
+
+async function round(op: () => Promise<unknown>, concurrency: number, ms: number): Promise<NatsBenchFigures> {
   const t0 = performance.now();
-  const count = await run(MEASURE_MS, latencies);
+  const latencies = await drive(op, concurrency, ms);
   const elapsed = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { rate: count / elapsed, p50: at(0.5), p99: at(0.99) };
+  const at = (q: number): number =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { perSecond: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
 }
 
-/** Runs the systems in alternating rounds and keeps each one's best round (highest rate). */
-async function rounds(concurrency: number, ops: Array<() => Promise<unknown>>): Promise<Figures[]> {
-  const best: Array<Figures | undefined> = ops.map(() => undefined);
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, op] of ops.entries()) {
-      const f = await measure(concurrency, op);
-      const prev = best[i];
-      if (!prev || f.rate > prev.rate) best[i] = f;
+function medianOf(rounds: readonly NatsBenchFigures[]): NatsBenchFigures {
+  return {
+    perSecond: median(rounds.map((r) => r.perSecond)),
+    p50: median(rounds.map((r) => r.p50)),
+    p99: median(rounds.map((r) => r.p99)),
+  };
+}
+
+/** Median of the per-round ratios `a[i] / b[i]` of one figure. */
+function pairedRatio(
+  a: readonly NatsBenchFigures[],
+  b: readonly NatsBenchFigures[],
+  pick: (f: NatsBenchFigures) => number,
+): number {
+  return median(a.map((x, i) => pick(x) / pick(b[i] as NatsBenchFigures)));
+}
+
+/**
+ * Measures the systems of one scenario: a warm-up each, then `rounds` rounds in which each runs
+ * once, in an order that alternates from round to round.
+ */
+async function compare(
+  ops: readonly (() => Promise<unknown>)[],
+  concurrency: number,
+  opts: { rounds: number; roundMs: number; warmupMs: number },
+): Promise<NatsBenchFigures[][]> {
+  for (const op of ops) await drive(op, concurrency, opts.warmupMs);
+  const results: NatsBenchFigures[][] = ops.map(() => []);
+  for (let r = 0; r < opts.rounds; r++) {
+    const order = ops.map((_, i) => i);
+    if (r % 2 === 1) order.reverse();
+    for (const i of order) {
+      (results[i] as NatsBenchFigures[]).push(
+        await round(ops[i] as () => Promise<unknown>, concurrency, opts.roundMs),
+      );
     }
   }
-  return best as Figures[];
+  return results;
 }
 
-const fmtRate = (n: number) => Math.round(n).toLocaleString('en-US').padStart(8);
-const fmtMs = (n: number) => `${n.toFixed(2)}`.padStart(6);
+/**
+ * Runs the NATS request-plane benchmark: starts nats-server and a server process (warden and bare
+ * services), measures every scenario from this process, stops everything, and returns one row per
+ * scenario. Prints nothing unless `log` is given.
+ *
+ * @example
+ * ```ts
+ * const run = await runNatsBench({ rounds: 5, only: 'unary' });
+ * console.log(formatNatsBench(run));
+ * ```
+ */
+export async function runNatsBench(options: NatsBenchOptions = {}): Promise<NatsBenchRun> {
+  const opts = {
+    rounds: Math.max(1, Math.floor(options.rounds ?? 5)),
+    roundMs: options.roundMs ?? 600,
+    warmupMs: options.warmupMs ?? 300,
+  };
+  const log = options.log ?? (() => {});
+  const nats = await startNatsServer();
+  const child = await spawnServer(nats.url);
+  const client = createNatsClient({ servers: nats.url });
+  const nc = await connect({ servers: nats.url });
+  const rows: NatsBenchRow[] = [];
+  try {
+    const bare = new BareClient(nc);
+    const target = (endpoint: string): CallTarget => ({
+      address: nats.url,
+      namespace: 'bench',
+      component: 'svc',
+      endpoint,
+    });
+    const echo = target('echo');
+    const stream = target('stream');
+    // Connect the warden client before anything is measured.
+    await client.request(echo, new Uint8Array(1), { timeoutMs: CALL_TIMEOUT_MS });
+
+    interface Scenario {
+      readonly name: string;
+      readonly concurrency: number;
+      readonly unit: string;
+      readonly warden: () => Promise<unknown>;
+      readonly baseline: () => Promise<unknown>;
+      readonly request?: () => Promise<unknown>;
+    }
+    const scenarios: Scenario[] = [];
+    for (const size of [64, 16 * 1024]) {
+      const body = new Uint8Array(size).fill(42);
+      for (const c of [1, 64]) {
+        scenarios.push({
+          name: `unary ${size === 64 ? '64 B' : '16 KiB'}, c=${c}`,
+          concurrency: c,
+          unit: 'req/s',
+          warden: () => client.request(echo, body, { timeoutMs: CALL_TIMEOUT_MS }),
+          baseline: () => bare.request('bare.echo', body),
+          request: () => nc.request('bare.echo', body, { timeout: CALL_TIMEOUT_MS }),
+        });
+      }
+    }
+    scenarios.push({
+      name: `stream ${STREAM_CHUNKS}×${STREAM_CHUNK_BYTES} B, c=1`,
+      concurrency: 1,
+      unit: 'streams/s',
+      warden: async () => {
+        let n = 0;
+        for await (const _ of client.call(stream, STREAM_CHUNKS, { timeoutMs: CALL_TIMEOUT_MS })) n++;
+        if (n !== STREAM_CHUNKS) throw new Error(`the warden stream got ${n} chunks`);
+      },
+      baseline: async () => {
+        const n = await bare.stream('bare.stream', STREAM_CHUNKS);
+        if (n !== STREAM_CHUNKS) throw new Error(`the bare stream got ${n} messages`);
+      },
+    });
+
+    for (const s of scenarios) {
+      if (options.only && !s.name.includes(options.only)) continue;
+      const ops = s.request ? [s.warden, s.baseline, s.request] : [s.warden, s.baseline];
+      const [w, b, r] = (await compare(ops, s.concurrency, opts)) as [
+        NatsBenchFigures[],
+        NatsBenchFigures[],
+        NatsBenchFigures[] | undefined,
+      ];
+      const row: NatsBenchRow = {
+        scenario: s.name,
+        concurrency: s.concurrency,
+        unit: s.unit,
+        warden: medianOf(w),
+        baseline: medianOf(b),
+        request: r ? medianOf(r) : undefined,
+        ratio: pairedRatio(w, b, (f) => f.perSecond),
+        p99Ratio: pairedRatio(w, b, (f) => f.p99),
+        requestRatio: r ? pairedRatio(w, r, (f) => f.perSecond) : undefined,
+        rounds: { warden: w, baseline: b, request: r },
+      };
+      rows.push(row);
+      log(
+        `${row.scenario}: warden ${fmt(row.warden.perSecond)} ${row.unit}, bare ${fmt(row.baseline.perSecond)} ${row.unit}, ratio ${row.ratio.toFixed(2)}×`,
+      );
+    }
+    return {
+      rows,
+      natsServerVersion: nc.info?.version ?? 'unknown',
+      rounds: opts.rounds,
+      roundMs: opts.roundMs,
+    };
+  } finally {
+    await client.close().catch(() => {});
+    await nc.close().catch(() => {});
+    await stopChild(child);
+    await nats.stop();
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.send('stop');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(killer);
+}
+
+const ms = (n: number): string => fmt(n, 2);
+const times = (n: number | undefined): string =>
+  n === undefined || !Number.isFinite(n) ? '—' : `${n.toFixed(2)}×`;
+
+/** The rows of {@link runNatsBench} as a plain-text table with its heading and notes. */
+export function formatNatsBench(run: NatsBenchRun): string {
+  const headers = [
+    'scenario',
+    'warden',
+    'p50 / p99 ms',
+    'bare pub',
+    'p50 / p99 ms',
+    'ratio',
+    'p99 ratio',
+    'bare request()',
+    'p50 / p99 ms',
+    'warden ÷ request()',
+  ];
+  const rows = run.rows.map((r) => [
+    r.scenario,
+    `${fmt(r.warden.perSecond)} ${r.unit}`,
+    `${ms(r.warden.p50)} / ${ms(r.warden.p99)}`,
+    `${fmt(r.baseline.perSecond)} ${r.unit}`,
+    `${ms(r.baseline.p50)} / ${ms(r.baseline.p99)}`,
+    times(r.ratio),
+    times(r.p99Ratio),
+    r.request ? `${fmt(r.request.perSecond)} ${r.unit}` : '—',
+    r.request ? `${ms(r.request.p50)} / ${ms(r.request.p99)}` : '—',
+    times(r.requestRatio),
+  ]);
+  const [load1] = loadavg();
+  const verdicts: string[] = [];
+  for (const r of run.rows) {
+    if (r.concurrency === 64) {
+      verdicts.push(
+        `${r.scenario}: throughput ${r.ratio.toFixed(2)}× the bare pub baseline (target ≥ 0.80) ${r.ratio >= 0.8 ? 'ok' : 'MISSED'}`,
+      );
+    }
+    if (r.concurrency === 1 && r.scenario.startsWith('unary')) {
+      verdicts.push(
+        `${r.scenario}: p99 ${r.p99Ratio.toFixed(2)}× the bare pub baseline (target ≤ 1.50) ${r.p99Ratio <= 1.5 ? 'ok' : 'MISSED'}`,
+      );
+    }
+  }
+  return [
+    `request plane over NATS vs bare NATS (nats.js 3.4, nats-server ${run.natsServerVersion}, servers in a child process; ` +
+      `medians of ${run.rounds} interleaved rounds of ${fmt(run.roundMs)} ms; Node ${process.version}, ${cpus().length} CPUs, load ${load1?.toFixed(1)})`,
+    '',
+    table(headers, rows),
+    '',
+    'bare pub = bare publish with one reply subscription per client and correlation ids (the baseline);',
+    'bare request() = nats.js request(), printed beside it. Figures are medians over the rounds; ratio and',
+    'p99 ratio are medians of the per-round ratios warden ÷ bare pub (each round measures both back to back).',
+    '',
+    ...verdicts,
+  ].join('\n');
+}
 
 async function main(): Promise<void> {
-  const nats = await startNatsServer();
-  const child = fork(fileURLToPath(import.meta.url), ['serve', nats.url], {
-    execArgv: process.execArgv,
-    stdio: 'inherit',
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: 'string', default: '5' },
+      'round-ms': { type: 'string', default: '600' },
+      only: { type: 'string' },
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`server process exited (${code})`)));
+  const run = await runNatsBench({
+    rounds: Number(values.rounds),
+    roundMs: Number(values['round-ms']),
+    ...(values.only ? { only: values.only } : {}),
+    // Progress on a terminal only, so that stdout is the table alone.
+    ...(process.stderr.isTTY ? { log: (line: string) => console.error(line) } : {}),
   });
-
-  const client: NatsClient = createNatsClient({ servers: nats.url });
-  const nc = await connect({ servers: nats.url });
-  const bare = new BareClient(nc);
-  const target = (endpoint: string) => ({
-    address: nats.url,
-    namespace: 'bench',
-    component: 'svc',
-    endpoint,
-  });
-  const echo = target('echo');
-  const stream = target('stream');
-
-  console.log(
-    `NATS request plane vs bare NATS (nats.js 3.4, nats-server ${process.env.NATS_VERSION ?? '2.9'}, servers in another process, Node ${process.version})`,
-  );
-  console.log(
-    'scenario              |   warden req/s  p50 ms  p99 ms |  bare pub req/s  p50 ms  p99 ms | ratio (rate, p99) | bare request() req/s  p50 ms  p99 ms',
-  );
-  const rows: Array<{ name: string; w: Figures; b: Figures; r?: Figures }> = [];
-  for (const size of [64, 16 * 1024]) {
-    const body = new Uint8Array(size).fill(42);
-    for (const c of [1, 64]) {
-      const name = `echo ${size === 64 ? '64 B' : '16 KiB'} c=${c}`;
-      const [w, b, r] = await rounds(c, [
-        () => client.request(echo, body, { timeoutMs: 10_000 }),
-        () => bare.request('bare.echo', body),
-        () => nc.request('bare.echo', body, { timeout: 10_000 }),
-      ]);
-      rows.push({ name, w, b, r });
-      print(name, w, b, r);
-    }
-  }
-  {
-    const name = `stream ${STREAM_CHUNKS}×${STREAM_CHUNK_BYTES} B c=1`;
-    const [w, b] = await rounds(1, [
-      async () => {
-        let n = 0;
-        for await (const _ of client.call(stream, STREAM_CHUNKS, { timeoutMs: 30_000 })) n++;
-        if (n !== STREAM_CHUNKS) throw new Error(`stream got ${n} chunks`);
-      },
-      async () => {
-        const n = await bare.stream('bare.stream', STREAM_CHUNKS);
-        if (n !== STREAM_CHUNKS) throw new Error(`bare stream got ${n} messages`);
-      },
-    ]);
-    rows.push({ name, w, b });
-    print(name, w, b, undefined, 'streams/s');
-  }
-  console.log(
-    '\nratio = warden req/s ÷ bare pub req/s (target ≥ 0.8 at c=64); p99 ratio = warden p99 ÷ bare pub p99 (target ≤ 1.5 at c=1).',
-  );
-  child.send('stop');
-  await new Promise((r) => child.once('exit', r));
-  await client.close();
-  await nc.close();
-  await nats.stop();
+  console.log(formatNatsBench(run));
 }
 
-function print(name: string, w: Figures, b: Figures, r: Figures | undefined, unit = ''): void {
-  const ratio = `${(w.rate / b.rate).toFixed(2)}, ${(w.p99 / b.p99).toFixed(2)}`.padStart(17);
-  const req = r ? `${fmtRate(r.rate)}             ${fmtMs(r.p50)}  ${fmtMs(r.p99)}` : '       —';
-  console.log(
-    `${name.padEnd(21)} | ${fmtRate(w.rate)}       ${fmtMs(w.p50)}  ${fmtMs(w.p99)} | ${fmtRate(b.rate)}        ${fmtMs(b.p50)}  ${fmtMs(b.p99)} | ${ratio} | ${req}${unit ? `   (${unit})` : ''}`,
-  );
-}
-
-if (process.argv[2] === 'serve') {
-  void serve(process.argv[3] as string);
-} else {
-  main().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
+const isMain = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  if (process.argv[2] === 'serve') {
+    void serve(process.argv[3] as string);
+  } else {
+    main().catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
+  }
 }
