@@ -103,10 +103,16 @@ const supervisorSpecSchema = z
   })
   .strict();
 
-/** Validates a child spec; throws `WARDEN_INVALID_OPTIONS` naming the field and the rule. */
+/** `child spec 'db'` when the spec has a string id (valid or not), else `child spec`. */
+function specName(spec: unknown): string {
+  const id = typeof spec === 'object' && spec !== null ? (spec as { id?: unknown }).id : undefined;
+  return typeof id === 'string' ? `child spec '${id}'` : 'child spec';
+}
+
+/** Validates a child spec; throws `WARDEN_INVALID_OPTIONS` naming the child, the field and the rule. */
 export function resolveChildSpec(spec: unknown): ResolvedChildSpec {
   if (typeof spec === 'object' && spec !== null && 'supervisor' in spec) {
-    const s = parseOptions(supervisorSpecSchema, spec, 'child spec');
+    const s = parseOptions(supervisorSpecSchema, spec, specName(spec));
     return {
       kind: 'supervisor',
       id: s.id,
@@ -117,7 +123,7 @@ export function resolveChildSpec(spec: unknown): ResolvedChildSpec {
       shutdownMs: s.shutdownMs,
     };
   }
-  const s = parseOptions(sessionSpecSchema, spec, 'child spec');
+  const s = parseOptions(sessionSpecSchema, spec, specName(spec));
   let retry: RetryPolicy;
   try {
     retry = resolveRetryPolicy(s.retry as RetryPolicyInput | undefined);

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type {
+  Actor,
   ActorOptions,
   AnyActorLogic,
   AnyActorRef,
@@ -10,8 +11,8 @@ import type {
 import { z } from 'zod';
 import type { FailureReport } from '../core/failure.js';
 import type { RandomSource } from '../core/retry.js';
-import type { SessionState } from '../machines/session.js';
-import type { Intensity, Strategy } from '../machines/supervisor.js';
+import type { SessionState, sessionMachine } from '../machines/session.js';
+import type { Intensity, Strategy, supervisorMachine } from '../machines/supervisor.js';
 import type { Supervisor } from './supervisor.js';
 import type { Emitter, SupervisorEventMap } from './supervisor-events.js';
 import {
@@ -21,6 +22,12 @@ import {
   type ResolvedChildSpec,
   StrategySchema,
 } from './supervisor-spec.js';
+
+/** The XState actor of a supervisor: the supervisor machine. */
+export type SupervisorActor = Actor<typeof supervisorMachine>;
+
+/** @internal The XState actor of a session child. */
+export type SessionActor = Actor<typeof sessionMachine>;
 
 /** The XState clock interface (`setTimeout`/`clearTimeout`), e.g. a `SimulatedClock`. */
 export type Clock = NonNullable<ActorOptions<AnyActorLogic>['clock']>;
@@ -75,7 +82,9 @@ export interface SupervisorOptions {
 export interface ChildRecord {
   spec: ResolvedChildSpec;
   incarnation: number;
-  ref: AnyActorRef | undefined;
+  /** The current incarnation's actor: `session` or `nested.actor`. */
+  ref: SessionActor | SupervisorActor | undefined;
+  session: SessionActor | undefined;
   nested: Supervisor | undefined;
   sub: Subscription | undefined;
   state: ChildState;
@@ -87,17 +96,24 @@ export interface ChildRecord {
   ended: boolean;
   /** The current incarnation is being stopped on purpose (remove, restart, stop): never respawn it. */
   stopRequested: boolean;
+  /**
+   * The attempt a `RECONNECT` was sent for. While the session's attempt is still this one, the
+   * request waits in its mailbox (it was sent while the session was busy) and another would only
+   * repeat it; once the machine acts on it, a new attempt starts and this no longer matches.
+   */
+  reconnectFor: number | undefined;
   endWaiters: Array<() => void>;
 }
 
 /** @internal What a nested supervisor gets from its parent. */
 export interface Parent {
-  readonly actor: AnyActorRef;
+  readonly actor: SupervisorActor;
   readonly path: string;
   /** The nested supervisor's systemId, unique per incarnation; its children's systemIds start with it. */
   readonly systemPath: string;
   readonly now: () => number;
   readonly random: RandomSource;
+  /** The root's logger, without bindings: each supervisor binds its own `supervisor` path once. */
   readonly log: Logger;
   readonly bubble: Emitter<SupervisorEventMap>;
 }

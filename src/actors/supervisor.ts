@@ -1,10 +1,10 @@
 import { type Logger, pino } from 'pino';
-import { type AnyActorRef, createActor } from 'xstate';
+import { createActor } from 'xstate';
 import { messageOf, WardenError } from '../core/errors.js';
-import type { FailureReport } from '../core/failure.js';
+import { createFailureReport, type FailureReport } from '../core/failure.js';
 import type { RandomSource } from '../core/retry.js';
 import { parseOptions } from '../core/validate.js';
-import { type SessionState, sessionMachine } from '../machines/session.js';
+import { sessionMachine } from '../machines/session.js';
 import {
   type ChildExit,
   type Strategy,
@@ -21,6 +21,8 @@ import {
   forceStop,
   NESTED_STATE,
   type Parent,
+  type SessionActor,
+  type SupervisorActor,
   type SupervisorOptions,
   SupervisorOptionsSchema,
   type SupervisorSnapshot,
@@ -31,6 +33,7 @@ export type {
   ChildState,
   ChildStatus,
   Clock,
+  SupervisorActor,
   SupervisorOptions,
   SupervisorSnapshot,
 } from './supervisor-types.js';
@@ -49,13 +52,18 @@ export type { ChildSpec, RestartType, SessionChildSpec, SupervisorChildSpec } fr
 export class Supervisor {
   /** The supervisor's id. */
   readonly id: string;
-  /** The underlying XState actor (the supervisor machine); its system holds every child. */
-  readonly actor: AnyActorRef;
+  /**
+   * The underlying XState actor (the supervisor machine), for inspection; its system holds every
+   * child. Drive the supervisor through its methods: the actor's own events are internal.
+   */
+  readonly actor: SupervisorActor;
   private readonly children = new Map<string, ChildRecord>();
   private readonly events = new Emitter<SupervisorEventMap>((err, event) =>
     this.log.error({ err: String(err), event }, 'a supervisor listener threw; other listeners still ran'),
   );
   private readonly log: Logger;
+  /** The logger `log` was made from, before the `supervisor` binding. */
+  private readonly baseLog: Logger;
   private readonly now: () => number;
   private readonly random: RandomSource;
   private readonly path: string;
@@ -83,7 +91,10 @@ export class Supervisor {
     this.systemPath = parent ? parent.systemPath : options.id;
     this.now = parent?.now ?? clockNow(options.clock);
     this.random = parent?.random ?? options.random ?? Math.random;
-    this.log = (parent?.log ?? options.logger ?? pino({ level: 'silent' })).child({ supervisor: this.path });
+    // A nested supervisor binds its own path to the root's logger: a child of its parent's logger
+    // would carry the `supervisor` key twice.
+    this.baseLog = parent?.log ?? options.logger ?? pino({ level: 'silent' });
+    this.log = this.baseLog.child({ supervisor: this.path });
     this.parentBubble = parent?.bubble;
     for (const spec of children) this.addRecord(resolveChildSpec(spec));
 
@@ -118,7 +129,7 @@ export class Supervisor {
     this.actor.subscribe({
       next: (snap) => {
         this.spawnPending();
-        if (snap.status === 'done') this.onSelfDone(snap.output as SupervisorOutput);
+        if (snap.status === 'done') this.onSelfDone(snap.output);
       },
       error: (err) => this.log.error({ err: String(err) }, 'supervisor actor error'),
     });
@@ -183,8 +194,9 @@ export class Supervisor {
   /** The child's session handle, only while that child is ready. */
   handle<H>(id: string): H | undefined {
     const rec = this.children.get(id);
-    if (rec?.state !== 'ready' || !rec.ref || rec.spec.kind !== 'session') return undefined;
-    return (rec.ref.getSnapshot() as { context: { handle: H } }).context.handle;
+    if (rec?.state !== 'ready' || !rec.session) return undefined;
+    // The handle is the connector's, of the type the caller names.
+    return rec.session.getSnapshot().context.handle as H;
   }
 
   /**
@@ -226,7 +238,7 @@ export class Supervisor {
 
   /** A plain view of this supervisor and its whole tree. */
   getSnapshot(): SupervisorSnapshot {
-    const report = (this.actor.getSnapshot() as { context: { report?: FailureReport } }).context.report;
+    const report = this.actor.getSnapshot().context.report;
     return {
       id: this.id,
       state: this.machineState(),
@@ -280,8 +292,8 @@ export class Supervisor {
     this.endedPromise ??= new Promise((resolve) => {
       const check = (): boolean => {
         const snap = this.actor.getSnapshot();
-        if (snap.status === 'done') {
-          resolve(snap.output as SupervisorOutput);
+        if (snap.status === 'done' && snap.output) {
+          resolve(snap.output);
           return true;
         }
         if (snap.status === 'stopped' || snap.status === 'error') {
@@ -305,7 +317,7 @@ export class Supervisor {
   // ---- internals -------------------------------------------------------------------------
 
   private machineState(): SupervisorSnapshot['state'] {
-    return this.actor.getSnapshot().value as SupervisorSnapshot['state'];
+    return this.actor.getSnapshot().value;
   }
 
   private record(id: string): ChildRecord {
@@ -326,6 +338,7 @@ export class Supervisor {
       spec,
       incarnation: 0,
       ref: undefined,
+      session: undefined,
       nested: undefined,
       sub: undefined,
       state: 'connecting',
@@ -336,6 +349,7 @@ export class Supervisor {
       restarts: 0,
       ended: true,
       stopRequested: false,
+      reconnectFor: undefined,
       endWaiters: [],
     };
     this.children.set(spec.id, rec);
@@ -348,6 +362,7 @@ export class Supervisor {
     this.incarnations.set(spec.id, rec.incarnation);
     rec.ended = false;
     rec.stopRequested = false;
+    rec.reconnectFor = undefined;
     const systemId = `${this.systemPath}/${spec.id}#${rec.incarnation}`;
     if (spec.kind === 'supervisor') {
       const nested = new Supervisor(
@@ -359,26 +374,27 @@ export class Supervisor {
           systemPath: systemId,
           now: this.now,
           random: this.random,
-          log: this.log,
+          log: this.baseLog,
           bubble: this.events,
         },
       );
       rec.nested = nested;
+      rec.session = undefined;
       rec.ref = nested.actor;
       rec.sub = nested.actor.subscribe({
         next: (snap) =>
           this.onChild(
             rec,
             nested.actor,
-            NESTED_STATE[snap.value as SupervisorSnapshot['state']],
+            NESTED_STATE[snap.value],
             rec.attempt,
             // A failed nested supervisor is a fatal child, and its report says why.
-            (snap.context as { report?: FailureReport }).report,
+            snap.context.report,
             undefined,
-            false,
+            undefined,
             snap.status !== 'active',
           ),
-        error: () => this.onChildGone(rec, nested.actor),
+        error: (err: unknown) => this.onChildError(rec, nested.actor, err),
         complete: () => this.onChildGone(rec, nested.actor),
       });
       nested.start();
@@ -400,6 +416,7 @@ export class Supervisor {
       },
     });
     rec.ref = ref;
+    rec.session = ref;
     rec.nested = undefined;
     rec.sub = ref.subscribe({
       next: (snap) => {
@@ -407,36 +424,41 @@ export class Supervisor {
         this.onChild(
           rec,
           ref,
-          snap.value as SessionState,
+          snap.value,
           c.attempt,
           c.lastFailure,
           c.nextRetryAt,
-          c.reconnectPending,
+          c.reconnectReason,
           snap.status !== 'active',
         );
       },
-      error: () => this.onChildGone(rec, ref),
+      error: (err: unknown) => this.onChildError(rec, ref, err),
       complete: () => this.onChildGone(rec, ref),
     });
     ref.start();
   }
 
+  /**
+   * A snapshot of a child's current incarnation. `reconnectReason` is set when the session's
+   * current attempt began on request: leaving `ready` that way is not going down.
+   */
   private onChild(
     rec: ChildRecord,
-    ref: AnyActorRef,
+    ref: SessionActor | SupervisorActor,
     to: ChildState,
     attempt: number,
     reported: FailureReport | undefined,
     nextRetryAt: number | undefined,
-    voluntary: boolean,
+    reconnectReason: string | undefined,
     ended: boolean,
   ): void {
     if (rec.ref !== ref) return; // a previous incarnation
     // A fresh incarnation starts without a failure of its own: keep the one that ended the last.
     const failure = reported ?? rec.lastFailure;
     const from = rec.state;
+    const fromAttempt = rec.attempt;
     rec.nextRetryAt = nextRetryAt;
-    if (to === from && attempt === rec.attempt && failure === rec.lastFailure) return;
+    if (to === from && attempt === fromAttempt && failure === rec.lastFailure) return;
     const newFailure = failure !== undefined && failure !== rec.lastFailure ? failure : undefined;
     rec.state = to;
     rec.attempt = attempt;
@@ -444,18 +466,30 @@ export class Supervisor {
     rec.since = this.now();
     const child = rec.spec.id;
     if (to !== from) {
-      if (newFailure)
-        this.log.warn(
-          { child, from, to, attempt, failure: newFailure },
-          `${child}: ${from} → ${to}: ${newFailure.summary}`,
-        );
-      else this.log.info({ child, from, to, attempt }, `${child}: ${from} → ${to}`);
-      this.emit('transition', { child, from, to, attempt, ...(newFailure ? { failure: newFailure } : {}) });
+      if (newFailure) {
+        if (this.log.isLevelEnabled('warn'))
+          this.log.warn(
+            { child, from, to, attempt, failure: newFailure },
+            `${child}: ${from} → ${to}: ${newFailure.summary}`,
+          );
+      } else if (this.log.isLevelEnabled('info')) {
+        // A new attempt on request says why it was asked for.
+        const reason = attempt !== fromAttempt ? reconnectReason : undefined;
+        if (reason !== undefined)
+          this.log.info({ child, from, to, attempt, reason }, `${child}: ${from} → ${to} (${reason})`);
+        else this.log.info({ child, from, to, attempt }, `${child}: ${from} → ${to}`);
+      }
+      if (this.events.has('transition') || this.parentBubble)
+        this.emit('transition', { child, from, to, attempt, ...(newFailure ? { failure: newFailure } : {}) });
       if (to === 'ready') this.emit('ready', { child, attempt });
     }
     const down =
       to === 'fatal' ||
-      (from === 'ready' && to !== 'ready' && to !== 'stopping' && to !== 'stopped' && !voluntary);
+      (from === 'ready' &&
+        to !== 'ready' &&
+        to !== 'stopping' &&
+        to !== 'stopped' &&
+        reconnectReason === undefined);
     if (down && to !== from) {
       this.emit('down', { child, from, to, ...(failure ? { failure } : {}) });
       if (this.strategy !== 'one-for-one' && this.machineState() === 'running') {
@@ -469,11 +503,34 @@ export class Supervisor {
     if (ended) this.onChildGone(rec, ref);
   }
 
-  private onChildGone(rec: ChildRecord, ref: AnyActorRef): void {
+  /**
+   * A child's actor errored (something the machine could not handle, e.g. a `random` or clock
+   * that threw inside an action). It is a fatal child with a report saying why; the actors it had
+   * spawned are stopped here, since XState leaves them running when their parent errors.
+   * The supervisor machine handles the relayed `xstate.error.actor.*` (respawn by restart type).
+   */
+  private onChildError(rec: ChildRecord, ref: SessionActor | SupervisorActor, err: unknown): void {
+    if (rec.ref !== ref || rec.ended) return;
+    if (rec.session === ref) {
+      for (const orphan of Object.values(rec.session.getSnapshot().children)) {
+        if (orphan) forceStop(orphan);
+      }
+    } else rec.nested?.forceStop();
+    const report = createFailureReport({
+      phase: 'run',
+      kind: 'fatal',
+      summary: `actor error: ${messageOf(err)}`,
+      attempt: rec.attempt,
+      at: this.now(),
+    });
+    this.onChild(rec, ref, 'fatal', rec.attempt, report, undefined, undefined, true);
+  }
+
+  private onChildGone(rec: ChildRecord, ref: SessionActor | SupervisorActor): void {
     if (rec.ref !== ref || rec.ended) return;
     rec.ended = true;
     rec.sub?.unsubscribe();
-    const snap = ref.getSnapshot() as { status: string };
+    const snap = ref.getSnapshot();
     if (snap.status === 'stopped' || snap.status === 'error') {
       // Stopped from outside (or errored): show it as ended, never as running.
       const to: ChildState = snap.status === 'error' ? 'fatal' : 'stopped';
@@ -546,8 +603,8 @@ export class Supervisor {
       if (counted) rec.restarts++;
       return any;
     }
-    const snap = rec.ref.getSnapshot() as { value: SessionState; context: { reconnectPending: boolean } };
-    if (snap.context.reconnectPending) return false;
+    if (!rec.session) return false;
+    const snap = rec.session.getSnapshot();
     if (
       snap.value !== 'connecting' &&
       snap.value !== 'initializing' &&
@@ -555,8 +612,11 @@ export class Supervisor {
       snap.value !== 'reconnecting'
     )
       return false;
+    // One pending at a time: the last request has not been acted on while its attempt is current.
+    if (rec.reconnectFor === snap.context.attempt) return false;
+    rec.reconnectFor = snap.context.attempt;
     if (counted) rec.restarts++;
-    rec.ref.send({ type: 'RECONNECT', reason });
+    rec.session.send({ type: 'RECONNECT', reason });
     return true;
   }
 

@@ -13,7 +13,13 @@ import {
 } from '../core/retry.js';
 import { type AttemptEvent, attemptLogic } from './attempt.js';
 
-/** The states of a session machine. `fatal` and `stopped` are final. */
+/**
+ * The states of a session machine: `connecting → initializing → ready`, `reconnecting` between
+ * attempts (the backoff wait), and the final `fatal` and `stopped`.
+ * `stopping` is where `STOP` waits: the attempt's signal is aborted and the machine waits there for
+ * `session.close()` (of the current session and of any earlier one still closing), at most
+ * `shutdownMs` on the actor's clock, then ends in `stopped`.
+ */
 export type SessionState =
   | 'connecting'
   | 'initializing'
@@ -58,8 +64,12 @@ export interface SessionContextData {
   readonly nextRetryAt: number | undefined;
   /** True when the budget ran out: `reconnecting` goes straight to `fatal`. */
   readonly exhausted: boolean;
-  /** A reconnect was requested and the new attempt has not reached ready yet. */
-  readonly reconnectPending: boolean;
+  /**
+   * The reason of the reconnect request (`RECONNECT`, `tryRequestReconnect` or a
+   * `reconnectRequested` outcome) that ended the previous attempt; undefined for the first attempt
+   * and after a failure. Set, it says that the current attempt began on request, not after a failure.
+   */
+  readonly reconnectReason: string | undefined;
   /** The session's handle, only while `ready`. */
   readonly handle: unknown;
 }
@@ -90,8 +100,9 @@ const ATTEMPT = 'attempt';
 /**
  * The connector-session lifecycle:
  * `connecting → initializing → ready → reconnecting → connecting …`, ending in `fatal` or `stopped`.
- * Every side effect runs in the attempt actor (`runAttempt`), which tests and users can replace
- * with `.provide({ actors: { runAttempt } })`. Backoff waits are delayed transitions on the actor's
+ * Every side effect runs in the attempt actor (`runAttempt`, one for the machine's life, told to
+ * `START` each attempt), which tests and users can replace with
+ * `.provide({ actors: { runAttempt } })`. Backoff waits are delayed transitions on the actor's
  * clock, so `SimulatedClock` drives them.
  */
 export const sessionMachine = setup({
@@ -109,7 +120,6 @@ export const sessionMachine = setup({
   guards: {
     exhausted: ({ context }) => context.exhausted,
     noDelay: ({ context }) => context.delayMs === 0,
-    canReconnect: ({ context }) => !context.reconnectPending,
     isRetryable: ({ event }) => event.type === 'ATTEMPT.FAILED' && event.report.kind === 'retryable',
     isStop: ({ event }) => event.type === 'ATTEMPT.FAILED' && event.report.kind === 'stop',
     isReconnectRequested: ({ event }) =>
@@ -117,25 +127,29 @@ export const sessionMachine = setup({
     isFatalOutcome: ({ event }) => event.type === 'ATTEMPT.RUN_ENDED' && event.outcome.type === 'fatal',
   },
   actions: {
-    startAttempt: spawnChild('runAttempt', {
+    /** The attempt actor, one for the machine's life: it runs each attempt it is told to start. */
+    spawnAttempts: spawnChild('runAttempt', {
       id: ATTEMPT,
       input: ({ context }) => ({
         connector: context.connector,
-        attempt: context.attempt,
         now: context.now,
         makeLog: context.makeLog,
       }),
     }),
-    endAttempt: stopChild(ATTEMPT),
+    startAttempt: sendTo(ATTEMPT, ({ context }) => ({ type: 'START', attempt: context.attempt })),
+    /** Aborts the current attempt and closes its session. */
+    abandonAttempt: sendTo(ATTEMPT, { type: 'ABANDON' }),
+    /** As `abandonAttempt`; the attempt actor answers `ATTEMPT.CLOSED` once every close() settled. */
     closeAttempt: sendTo(ATTEMPT, { type: 'CLOSE' }),
+    /** Stops the attempt actor, which abandons the current attempt. */
+    endAttempt: stopChild(ATTEMPT),
     nextAttempt: assign({ attempt: ({ context }) => context.attempt + 1, nextRetryAt: undefined }),
     publishHandle: assign({
       handle: ({ event }) => (event.type === 'ATTEMPT.INITIALIZED' ? event.handle : undefined),
       readySince: ({ context }) => context.now(),
-      reconnectPending: false,
     }),
     retractHandle: assign({ handle: undefined }),
-    requestReconnect: assign({ delayMs: 0, reconnectPending: true }),
+    requestReconnect: assign({ delayMs: 0, reconnectReason: ({ event }) => reasonOf(event) }),
     scheduleRetry: assign({ nextRetryAt: ({ context }) => context.now() + context.delayMs }),
     /** A retryable failure: count it against the budget and pick the delay. */
     recordFailure: assign(({ context, event }) => {
@@ -148,7 +162,7 @@ export const sessionMachine = setup({
         readySince: undefined,
         delayMs: decision.retry ? decision.delayMs : 0,
         exhausted: !decision.retry,
-        reconnectPending: false,
+        reconnectReason: undefined,
       };
     }),
     recordActorError: assign({
@@ -161,11 +175,7 @@ export const sessionMachine = setup({
           at: context.now(),
         }),
     }),
-    clearPending: assign({ reconnectPending: false }),
-    recordFinal: assign({
-      lastFailure: ({ context, event }) => failureOf(event, context),
-      reconnectPending: false,
-    }),
+    recordFinal: assign({ lastFailure: ({ context, event }) => failureOf(event, context) }),
   },
 }).createMachine({
   id: 'session',
@@ -183,10 +193,11 @@ export const sessionMachine = setup({
     delayMs: 0,
     nextRetryAt: undefined,
     exhausted: false,
-    reconnectPending: false,
+    reconnectReason: undefined,
     handle: undefined,
   }),
   initial: 'connecting',
+  entry: 'spawnAttempts',
   on: {
     // The attempt actor catches everything it runs; should it still error, that is a fatal failure.
     'xstate.error.actor.*': { target: '.fatal', actions: 'recordActorError' },
@@ -202,10 +213,10 @@ export const sessionMachine = setup({
             target: 'reconnecting',
             actions: 'recordFailure',
           },
-          { guard: 'isStop', target: 'stopped', actions: 'clearPending' },
+          { guard: 'isStop', target: 'stopped' },
           { target: 'fatal', actions: 'recordFinal' },
         ],
-        RECONNECT: { guard: 'canReconnect', target: 'reconnecting', actions: 'requestReconnect' },
+        RECONNECT: { target: 'reconnecting', actions: 'requestReconnect' },
         STOP: 'stopping',
       },
     },
@@ -218,10 +229,10 @@ export const sessionMachine = setup({
             target: 'reconnecting',
             actions: 'recordFailure',
           },
-          { guard: 'isStop', target: 'stopped', actions: 'clearPending' },
+          { guard: 'isStop', target: 'stopped' },
           { target: 'fatal', actions: 'recordFinal' },
         ],
-        RECONNECT: { guard: 'canReconnect', target: 'reconnecting', actions: 'requestReconnect' },
+        RECONNECT: { target: 'reconnecting', actions: 'requestReconnect' },
         STOP: 'stopping',
       },
     },
@@ -243,16 +254,16 @@ export const sessionMachine = setup({
             target: 'reconnecting',
             actions: 'recordFailure',
           },
-          { guard: 'isStop', target: 'stopped', actions: 'clearPending' },
+          { guard: 'isStop', target: 'stopped' },
           { target: 'fatal', actions: 'recordFinal' },
         ],
-        'ATTEMPT.RECONNECT': { guard: 'canReconnect', target: 'reconnecting', actions: 'requestReconnect' },
-        RECONNECT: { guard: 'canReconnect', target: 'reconnecting', actions: 'requestReconnect' },
+        'ATTEMPT.RECONNECT': { target: 'reconnecting', actions: 'requestReconnect' },
+        RECONNECT: { target: 'reconnecting', actions: 'requestReconnect' },
         STOP: 'stopping',
       },
     },
     reconnecting: {
-      entry: ['endAttempt', 'scheduleRetry'],
+      entry: ['abandonAttempt', 'scheduleRetry'],
       always: [
         { guard: 'exhausted', target: 'fatal' },
         { guard: 'noDelay', target: 'connecting', actions: 'nextAttempt' },
@@ -260,18 +271,15 @@ export const sessionMachine = setup({
       after: { retryDelay: { target: 'connecting', actions: 'nextAttempt' } },
       on: {
         // A reconnect request during the backoff wait skips the rest of the wait.
-        RECONNECT: {
-          guard: 'canReconnect',
-          target: 'connecting',
-          actions: ['requestReconnect', 'nextAttempt'],
-        },
-        // Nothing is open between attempts: stop at once.
-        STOP: 'stopped',
+        RECONNECT: { target: 'connecting', actions: ['requestReconnect', 'nextAttempt'] },
+        // The session left may still be closing: wait for it like any other.
+        STOP: 'stopping',
       },
-      // Entry order: endAttempt, then the delayed event is scheduled; nextRetryAt is for status().
+      // nextRetryAt is for status().
       exit: assign({ nextRetryAt: undefined }),
     },
     stopping: {
+      // The session left for a retry or a reconnect may still be closing: CLOSE waits for it too.
       entry: 'closeAttempt',
       on: { 'ATTEMPT.CLOSED': 'stopped' },
       after: { shutdown: 'stopped' },
@@ -286,6 +294,14 @@ export const sessionMachine = setup({
   },
   output: ({ event }) => event.output as SessionOutput,
 });
+
+function reasonOf(event: SessionEvent): string {
+  if (event.type === 'RECONNECT' || event.type === 'ATTEMPT.RECONNECT') return event.reason;
+  if (event.type === 'ATTEMPT.RUN_ENDED' && event.outcome.type === 'reconnectRequested') {
+    return event.outcome.reason;
+  }
+  return event.type;
+}
 
 function failureOf(event: SessionEvent, context: SessionContextData): FailureReport {
   const at = context.now();

@@ -49,7 +49,7 @@ export interface SupervisorContext extends SupervisorMachineInput {
   /** Timestamps of the interventions within the current period. */
   readonly interventions: readonly number[];
   /** Set when the supervisor failed: why. */
-  readonly report: FailureReport | undefined;
+  readonly report?: FailureReport;
 }
 
 /** Events the supervisor machine handles. */
@@ -161,7 +161,7 @@ export const supervisorMachine = setup({
   },
 }).createMachine({
   id: 'supervisor',
-  context: ({ input }) => ({ ...input, interventions: [], report: undefined }),
+  context: ({ input }) => ({ ...input, interventions: [] }),
   initial: 'idle',
   // A child's error is data: it is recorded by the runtime, and handled (respawn) only while running.
   // Handling it everywhere keeps XState from erroring this actor for an unhandled child error.

@@ -59,6 +59,14 @@ export function startTestSession(
     },
   });
   sessions.add(actor);
+  // The first snapshot an observer gets is the one of start().
+  const started = actor.subscribe({
+    next: () => {
+      startedSessions.add(actor);
+      started.unsubscribe();
+    },
+    error: () => {},
+  });
   const recording = recordStates<SessionState>(actor);
   const trace = recordSnapshots(actor, (snap) => `${snap.value}#${snap.context.attempt}`);
   if (options.start !== false) actor.start();
@@ -72,6 +80,10 @@ export function startTestSession(
 
 const tracked = new Set<Supervisor>();
 const sessions = new Set<Actor<typeof sessionMachine>>();
+/** Sessions whose actor was started: one made with `start: false` runs only once the test starts it. */
+const startedSessions = new WeakSet<Actor<typeof sessionMachine>>();
+/** What every {@link cleanupTestActors} call so far had to stop, for {@link watchForLeaks}. */
+const leftBehind: { supervisors: string[]; sessions: number } = { supervisors: [], sessions: 0 };
 
 /**
  * `createSupervisor`, remembered so that {@link unfinishedSupervisors} and {@link watchForLeaks}
@@ -83,12 +95,17 @@ export function createTestSupervisor(options: SupervisorOptions): Supervisor {
   return sup;
 }
 
-/** Ids of supervisors made by {@link createTestSupervisor} whose actor is still active. */
+/** Started and not ended: `idle` (never started) does not count, `stopping` still does. */
+function isRunning(sup: Supervisor): boolean {
+  return sup.actor.getSnapshot().status === 'active' && sup.getSnapshot().state !== 'idle';
+}
+
+/** Ids of supervisors made by {@link createTestSupervisor} that were started and have not ended. */
 export function unfinishedSupervisors(): string[] {
   const ids: string[] = [];
   for (const sup of tracked) {
-    if (sup.actor.getSnapshot().status === 'active') ids.push(sup.id);
-    else tracked.delete(sup);
+    if (isRunning(sup)) ids.push(sup.id);
+    else if (sup.actor.getSnapshot().status !== 'active') tracked.delete(sup);
   }
   return ids;
 }
@@ -96,18 +113,30 @@ export function unfinishedSupervisors(): string[] {
 function unfinishedSessions(): number {
   let n = 0;
   for (const actor of sessions) {
-    if (actor.getSnapshot().status === 'active') n++;
-    else sessions.delete(actor);
+    if (actor.getSnapshot().status !== 'active') sessions.delete(actor);
+    else if (startedSessions.has(actor)) n++;
   }
   return n;
 }
 
+/** What {@link cleanupTestActors} found still running: what the test left behind. */
+export interface LeftRunning {
+  /** Ids of supervisors made by {@link createTestSupervisor} that were still running. */
+  readonly supervisors: readonly string[];
+  /** Session actors made by {@link startTestSession} that were still running. */
+  readonly sessions: number;
+}
+
 /**
  * Stops every session made by {@link startTestSession} and every supervisor made by
- * {@link createTestSupervisor} that is still active (supervisors through `stop({ timeoutMs })`).
- * Call it in `afterEach`.
+ * {@link createTestSupervisor} that is still running (supervisors through `stop({ timeoutMs })`),
+ * and reports what it had to stop: a test should stop what it started, so anything here was left
+ * running. {@link watchForLeaks} counts it as leaked. Call it in `afterEach`.
  */
-export async function cleanupTestActors(options: { timeoutMs?: number } = {}): Promise<void> {
+export async function cleanupTestActors(options: { timeoutMs?: number } = {}): Promise<LeftRunning> {
+  const left: LeftRunning = { supervisors: unfinishedSupervisors(), sessions: unfinishedSessions() };
+  leftBehind.supervisors.push(...left.supervisors);
+  leftBehind.sessions += left.sessions;
   for (const actor of sessions) actor.stop();
   sessions.clear();
   for (const sup of tracked) {
@@ -116,6 +145,7 @@ export async function cleanupTestActors(options: { timeoutMs?: number } = {}): P
     }
   }
   tracked.clear();
+  return left;
 }
 
 /** How many real timers (`setTimeout`/`setInterval`) the process holds now: 0 when nothing leaked. */
@@ -127,15 +157,19 @@ export function activeTimers(): number {
 export interface LeakReport {
   /** Real timers active now beyond those active when watching began. */
   readonly timers: number;
-  /** Ids of supervisors made by {@link createTestSupervisor} that are still active. */
+  /**
+   * Ids of supervisors made by {@link createTestSupervisor} since watching began that a test left
+   * running: stopped by {@link cleanupTestActors}, or running still.
+   */
   readonly supervisors: readonly string[];
-  /** Session actors made by {@link startTestSession} that are still active. */
+  /** Session actors made by {@link startTestSession} that a test left running, counted the same way. */
   readonly sessions: number;
 }
 
 /**
- * Starts watching for leaked timers and supervisors. Call it in `beforeAll` (so the test runner's
- * own hook timer is part of the baseline) and check in `afterAll`.
+ * Starts watching for leaks: real timers, and supervisors and sessions a test left running (what
+ * {@link cleanupTestActors} had to stop, and whatever still runs). Call it in `beforeAll` (so the
+ * test runner's own hook timer is part of the baseline) and check in `afterAll`.
  *
  * @example
  * ```ts
@@ -147,11 +181,13 @@ export interface LeakReport {
  */
 export function watchForLeaks(): { check(): LeakReport } {
   const baseline = activeTimers();
+  const supervisorsBefore = leftBehind.supervisors.length;
+  const sessionsBefore = leftBehind.sessions;
   return {
     check: () => ({
       timers: activeTimers() - baseline,
-      supervisors: unfinishedSupervisors(),
-      sessions: unfinishedSessions(),
+      supervisors: [...leftBehind.supervisors.slice(supervisorsBefore), ...unfinishedSupervisors()],
+      sessions: leftBehind.sessions - sessionsBefore + unfinishedSessions(),
     }),
   };
 }

@@ -50,6 +50,7 @@ export {
   cleanupTestActors,
   createTestSupervisor,
   type LeakReport,
+  type LeftRunning,
   startTestSession,
   type TestSession,
   type TestSessionOptions,

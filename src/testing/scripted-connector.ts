@@ -64,8 +64,11 @@ export type RunStep =
   | FailStep
   | ((ctx: SessionContext) => RunOutcome | Promise<RunOutcome>);
 
-/** What `close` does: succeed, throw, or never settle. */
-export type CloseStep = 'resolve' | 'throw' | 'hang';
+/**
+ * What `close` does: succeed, throw, never settle, or (`'manual'`) settle when the test calls
+ * `connector.endClose(attempt)`.
+ */
+export type CloseStep = 'resolve' | 'throw' | 'hang' | 'manual';
 
 /** The script of one attempt. Every phase defaults to success; `run` defaults to `'hang'`. */
 export interface AttemptScript {
@@ -141,6 +144,11 @@ export interface ScriptedConnector<H = ScriptedHandle> extends Connector<H> {
    * for a {@link FailStep}. False when no such run is pending.
    */
   endRun(attempt: number, result: RunOutcome | FailStep): boolean;
+  /**
+   * Lets the pending `'manual'` close of the latest attempt with this number succeed. False when no
+   * such close is pending.
+   */
+  endClose(attempt: number): boolean;
 }
 
 /** Options of {@link createScriptedConnector}. */
@@ -161,6 +169,7 @@ class AttemptLog<H> implements AttemptRecord<H> {
   reconnectResults: boolean[] = [];
   session: Session<H> | undefined;
   endRun: ((result: RunOutcome | FailStep) => void) | undefined;
+  endClose: (() => void) | undefined;
   constructor(
     readonly attempt: number,
     readonly context: SessionContext,
@@ -256,6 +265,11 @@ export function createScriptedConnector<H = ScriptedHandle>(
         const step = steps.close ?? 'resolve';
         if (step === 'throw') return Promise.reject(new Error(`close failed in attempt ${ctx.attempt}`));
         if (step === 'hang') return new Promise<void>(() => {});
+        if (step === 'manual') {
+          return new Promise<void>((resolve) => {
+            rec.endClose = resolve;
+          });
+        }
         return Promise.resolve();
       },
     };
@@ -274,6 +288,14 @@ export function createScriptedConnector<H = ScriptedHandle>(
       if (!rec || !end) return false;
       rec.endRun = undefined;
       end(result);
+      return true;
+    },
+    endClose(n) {
+      const rec = attempts.findLast((a) => a.attempt === n);
+      const end = rec?.endClose;
+      if (!rec || !end) return false;
+      rec.endClose = undefined;
+      end();
       return true;
     },
     closeCalls: (n) =>

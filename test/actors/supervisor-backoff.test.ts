@@ -44,4 +44,5 @@ it('nextRetryAt follows backoffDelay with the seeded random source, and the retr
     await advance(clock, 1);
     expect(connector.totals.connects).toBe(k + 1);
   }
+  await sup.stop();
 });

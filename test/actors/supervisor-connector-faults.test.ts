@@ -49,6 +49,7 @@ describe('connector faults', () => {
       lastFailure: { phase: 'connect', kind: 'fatal', summary: 'sync boom' },
     });
     expect(failed).toEqual(['faulty: sync boom']);
+    await sup.stop();
   });
 
   it('a synchronous throw classified retryable is retried', async () => {
@@ -61,6 +62,7 @@ describe('connector faults', () => {
     }).start();
     await flush();
     expect(sup.status('faulty')).toMatchObject({ state: 'ready', attempt: 2 });
+    await sup.stop();
   });
 
   it('connect() that resolves to a non-session is a fatal WARDEN_INVALID_SESSION report', async () => {
@@ -70,12 +72,14 @@ describe('connector faults', () => {
       lastFailure: { phase: 'connect', kind: 'fatal', code: 'WARDEN_INVALID_SESSION' },
     });
     expect(failed[0]).toContain('not a session');
+    await sup.stop();
   });
 
   it('a non-session is fatal even when classifyError would retry', async () => {
     const base = createScriptedConnector([{ connect: 'notASession' }]);
     const { sup } = await runWith({ ...base, classifyError: () => 'retryable' });
     expect(sup.status('faulty')?.state).toBe('fatal');
+    await sup.stop();
   });
 
   it('connect() that resolves to null is a failure report too', async () => {
@@ -85,6 +89,7 @@ describe('connector faults', () => {
     };
     const { sup } = await runWith(faulty);
     expect(sup.status('faulty')?.lastFailure?.code).toBe('WARDEN_INVALID_SESSION');
+    await sup.stop();
   });
 
   it('a classifyError that throws becomes a fatal report naming both errors', async () => {
@@ -99,6 +104,7 @@ describe('connector faults', () => {
     expect(failure).toMatchObject({ phase: 'init', kind: 'fatal' });
     expect(failure?.summary).toContain('classifier bug');
     expect(failure?.summary).toContain('handshake failed');
+    await sup.stop();
   });
 
   it('an errorSummary that throws becomes a fatal report', async () => {
@@ -113,6 +119,7 @@ describe('connector faults', () => {
       state: 'fatal',
       lastFailure: { phase: 'run', kind: 'fatal' },
     });
+    await sup.stop();
   });
 
   it('a thrown non-Error value still gives a readable summary', async () => {
@@ -122,5 +129,6 @@ describe('connector faults', () => {
     };
     const { sup } = await runWith(faulty);
     expect(sup.status('faulty')?.lastFailure?.summary).toBe('{"errno":111}');
+    await sup.stop();
   });
 });

@@ -69,6 +69,7 @@ describe('child ids', () => {
     thrown(() => sup.add({ id: 'db', connector: connector() }), 'WARDEN_CHILD_EXISTS');
     expect(sup.status('db')).toMatchObject({ state: 'ready', attempt: 1 });
     expect(first.attempt(1)?.signalAborted).toBe(false);
+    await sup.stop();
   });
 
   it('an unknown id is WARDEN_CHILD_NOT_FOUND for remove, restart, reconnect and waitFor', async () => {
@@ -88,6 +89,7 @@ describe('child ids', () => {
     thrown(() => sup.reconnect('ghost', 'why'), 'WARDEN_CHILD_NOT_FOUND');
     expect(sup.status('ghost')).toBeUndefined();
     expect(sup.handle('ghost')).toBeUndefined();
+    await sup.stop();
   });
 
   it('add() to a stopped supervisor is WARDEN_SUPERVISOR_NOT_RUNNING', async () => {
@@ -120,6 +122,7 @@ describe('waitFor timeout', () => {
     expect(err.message).toContain("'reconnecting'");
     expect(err.message).toContain('ECONNREFUSED');
     expect(err.details).toEqual({ child: 'plc', awaited: 'ready', state: 'reconnecting' });
+    await sup.stop();
   });
 
   it('resolves with the status once the state is reached', async () => {
@@ -130,6 +133,7 @@ describe('waitFor timeout', () => {
     }).start();
     const status = await sup.waitFor('plc', 'ready', { timeoutMs: 1000 });
     expect(status).toMatchObject({ state: 'ready', attempt: 1 });
+    await sup.stop();
   });
 });
 
@@ -149,6 +153,42 @@ describe('invalid specs and options', () => {
     const err = thrown(() => sup.add(spec as ChildSpec), 'WARDEN_INVALID_OPTIONS');
     expect(err.message).toContain(field);
     expect(sup.getSnapshot().children).toEqual([]);
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    [
+      'shutdownMs',
+      { id: 'db', connector: connector(), shutdownMs: -1 },
+      /^Invalid child spec 'db': shutdownMs: .*>=\s?0\b/,
+    ],
+    [
+      'restart',
+      { id: 'db', connector: connector(), restart: 'sometimes' },
+      /^Invalid child spec 'db': restart: .*"permanent"\|"transient"\|"temporary"/,
+    ],
+    [
+      'id',
+      { id: 'has space', connector: connector() },
+      /^Invalid child spec 'has space': id: must start with a letter/,
+    ],
+    [
+      'connector',
+      { id: 'db', connector: { connect: 'nope' } },
+      /^Invalid child spec 'db': connector: must be a connector/,
+    ],
+    [
+      'retry',
+      { id: 'db', connector: connector(), retry: { randomizationFactor: 3 } },
+      /^Invalid child spec 'db': retry: Invalid retry policy: randomizationFactor: .*<=\s?1\b/,
+    ],
+    [
+      'supervisor.strategy',
+      { id: 'grp', supervisor: { strategy: 'all-for-one' } },
+      /^Invalid child spec 'grp': supervisor\.strategy: /,
+    ],
+  ])('a child spec error (%s) names the child, the field and the rule', (_field, spec, message) => {
+    const sup = createTestSupervisor({ id: 'root' });
+    expect(thrown(() => sup.add(spec as ChildSpec), 'WARDEN_INVALID_OPTIONS').message).toMatch(message);
   });
 
   it.each<[string, unknown]>([

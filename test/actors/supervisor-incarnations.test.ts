@@ -35,6 +35,7 @@ describe('systemIds', () => {
     await flush();
     expect(sup.status('db')).toMatchObject({ state: 'ready', attempt: 2, restarts: 1 });
     expect(systemIds(sup)).toEqual(['root', 'root/db#2']);
+    await sup.stop();
   });
 
   it('a nested supervisor gets a new systemId per incarnation, and so do its children', async () => {
@@ -57,6 +58,7 @@ describe('systemIds', () => {
     // a fresh x, whose attempts count from 1 again.
     expect(sup.status('group')).toMatchObject({ state: 'ready', restarts: 1 });
     expect(systemIds(sup)).toEqual(['root', 'root/group#2', 'root/group#2/x#1']);
+    await sup.stop();
   });
 });
 
@@ -91,6 +93,7 @@ describe('restart()', () => {
     await flush();
     expect(connector.totals.connects).toBe(2);
     expect(sup.status('db')).toMatchObject({ state: 'ready', restarts: 1 });
+    await sup.stop();
   });
 
   it('of an ended temporary child starts it again', async () => {
@@ -106,6 +109,7 @@ describe('restart()', () => {
     await sup.restart('db');
     await flush();
     expect(sup.status('db')).toMatchObject({ state: 'ready', attempt: 2, restarts: 1 });
+    await sup.stop();
   });
 });
 
@@ -133,5 +137,6 @@ describe('remove() then add() of the same id', () => {
     expect(old.totals.connects).toBe(1);
     expect(fresh.totals.connects).toBe(1);
     expect(sup.actor.getSnapshot().context.interventions).toEqual([]);
+    await sup.stop();
   });
 });

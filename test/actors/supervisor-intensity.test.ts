@@ -126,6 +126,7 @@ describe('the intensity period', () => {
       expect(sup.status('a')).toMatchObject({ state: 'ready', attempt: attempt + 1, restarts: attempt });
       await advance(clock, 5000);
     }
+    await sup.stop();
   });
 
   it('two interventions within periodMs exceed maxRestarts: 1', async () => {
@@ -159,5 +160,6 @@ describe('the intensity period', () => {
     for (let i = 0; i < 5; i++) await advance(clock, 10_000);
     expect(connector.totals.connects).toBe(6);
     expect(sup.getSnapshot().state).toBe('running');
+    await sup.stop();
   });
 });

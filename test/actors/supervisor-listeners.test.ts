@@ -64,6 +64,7 @@ describe('events', () => {
     expect(seen).toHaveLength(9);
     // A transition without a new failure has no failure field.
     expect(seen[0]?.[1]).not.toHaveProperty('failure');
+    await sup.stop();
   });
 
   it('on() returns a function that stops listening', async () => {
@@ -80,6 +81,7 @@ describe('events', () => {
     await flush();
     expect(seen).toEqual([]);
     expect(sup.status('db')?.state).toBe('initializing');
+    await sup.stop();
   });
 });
 
@@ -138,5 +140,6 @@ describe('a listener that throws', () => {
     await flush();
     expect(seen.sort()).toEqual(['group', 'group/x']);
     expect(sup.getSnapshot().children[0]?.supervisor?.children[0]?.status.state).toBe('ready');
+    await sup.stop();
   });
 });

@@ -81,6 +81,7 @@ describe('escalation', () => {
     // The outer supervisor keeps running; a temporary child is not respawned.
     expect(outer.getSnapshot().state).toBe('running');
     expect(outer.getSnapshot().children.find((c) => c.id === 'inner')?.supervisor?.state).toBe('failed');
+    await outer.stop();
   });
 
   it('a transient inner supervisor is respawned, and that counts against the outer intensity', async () => {

@@ -49,6 +49,7 @@ describe('permanent', () => {
     expect(sup.status('child')).toMatchObject({ state: 'ready', attempt: 2, restarts: 1 });
     expect(connector.attempts.map((a) => a.attempt)).toEqual([1, 2]);
     expect(interventions).toBe(1);
+    await sup.stop();
   });
 });
 
@@ -67,11 +68,13 @@ describe('transient (the default)', () => {
       'connecting→initializing#2',
       'initializing→ready#2',
     ]);
+    await sup.stop();
   });
 
   it('is respawned after its budget ran out', async () => {
     const { sup } = await endFirstIncarnation('transient', exhausted);
     expect(sup.status('child')).toMatchObject({ state: 'ready', attempt: 2, restarts: 1 });
+    await sup.stop();
   });
 
   it('is not respawned after a clean stop', async () => {
@@ -79,6 +82,7 @@ describe('transient (the default)', () => {
     expect(sup.status('child')).toMatchObject({ state: 'stopped', attempt: 1, restarts: 0 });
     expect(connector.totals.connects).toBe(1);
     expect(interventions).toBe(0);
+    await sup.stop();
   });
 
   it('is what a child without a restart type gets', async () => {
@@ -87,6 +91,7 @@ describe('transient (the default)', () => {
     const sup = createTestSupervisor({ id: 'root', clock, children: [{ id: 'child', connector }] }).start();
     await flush();
     expect(sup.status('child')).toMatchObject({ state: 'ready', restarts: 1 });
+    await sup.stop();
   });
 });
 
@@ -100,6 +105,7 @@ describe('temporary', () => {
     expect(connector.totals.connects).toBe(1);
     expect(interventions).toBe(0);
     expect(sup.getSnapshot().state).toBe('running');
+    await sup.stop();
   });
 
   it('keeps its last failure in status after ending fatal', async () => {
@@ -109,5 +115,6 @@ describe('temporary', () => {
       kind: 'fatal',
       summary: 'bad credentials',
     });
+    await sup.stop();
   });
 });

@@ -58,6 +58,7 @@ describe('status()', () => {
     expect(ready).not.toHaveProperty('nextRetryAt');
     // The last failure stays visible after recovery.
     expect(ready?.lastFailure?.summary).toBe('refused');
+    await sup.stop();
   });
 
   it('keeps fatal or stopped for an ended child that is not respawned', async () => {
@@ -76,6 +77,7 @@ describe('status()', () => {
     await advance(clock, 60_000);
     expect(sup.status('f')?.state).toBe('fatal');
     expect(sup.status('s')?.state).toBe('stopped');
+    await sup.stop();
   });
 
   it('is undefined after remove(), at once, and the child is stopped', async () => {
@@ -89,6 +91,7 @@ describe('status()', () => {
     await removing;
     expect(connector.closeCalls(1)).toBe(1);
     expect(sup.getSnapshot().children).toEqual([]);
+    await sup.stop();
   });
 
   it('a removed child is not respawned, whatever its restart type', async () => {
@@ -103,6 +106,7 @@ describe('status()', () => {
     await sup.remove('db');
     await flush();
     expect(connector.totals.connects).toBe(1);
+    await sup.stop();
   });
 });
 
@@ -126,6 +130,7 @@ describe('handle()', () => {
     expect(sup.status('initializing')?.state).toBe('initializing');
     expect(sup.handle('initializing')).toBeUndefined();
     expect(sup.handle<ScriptedHandle>('db')).toEqual({ connector: 'db', attempt: 1 });
+    await sup.stop();
   });
 
   it('is retracted when ready is left, and follows the new session after a reconnect', async () => {
@@ -159,6 +164,7 @@ describe('handle()', () => {
     await flush();
     expect(sup.status('group')?.state).toBe('ready');
     expect(sup.handle('group')).toBeUndefined();
+    await sup.stop();
   });
 });
 
@@ -181,5 +187,6 @@ describe('getSnapshot()', () => {
       ['group', 'supervisor', 'ready'],
     ]);
     expect(snap.children[1]?.supervisor?.children[0]).toMatchObject({ id: 'x', status: { state: 'ready' } });
+    await sup.stop();
   });
 });

@@ -54,6 +54,7 @@ describe.each(['connect', 'init', 'run'] as const)('stop classified in %s', (pha
     expect(sup.status('sibling')).toMatchObject({ state: 'ready', attempt: 1, restarts: 0 });
     expect(status?.restarts).toBe(0);
     expect(sup.actor.getSnapshot().context.interventions).toEqual([]);
+    await sup.stop();
   });
 });
 
@@ -80,4 +81,5 @@ it('a stop after earlier retryable failures is not recorded as a failure', async
     summary: 'refused',
   });
   expect(failed).toEqual([]);
+  await sup.stop();
 });

@@ -58,6 +58,7 @@ describe('one-for-one', () => {
     expect(sup.status('b')).toMatchObject({ state: 'ready', attempt: 2, restarts: 0 });
     expect(down).toEqual(['b']);
     expect(interventions()).toBe(0);
+    await sup.stop();
   });
 });
 
@@ -78,6 +79,7 @@ describe('one-for-all', () => {
     // Forced reconnects are voluntary: they do not cascade.
     expect(down).toEqual(['b']);
     expect(interventions()).toBe(1);
+    await sup.stop();
   });
 
   it('a child that ends in fatal also counts as down', async () => {
@@ -87,6 +89,7 @@ describe('one-for-all', () => {
     expect(down).toEqual(['a']);
     expect(sup.status('b')).toMatchObject({ attempt: 2, restarts: 1 });
     expect(sup.status('c')).toMatchObject({ attempt: 2, restarts: 1 });
+    await sup.stop();
   });
 });
 
@@ -101,6 +104,7 @@ describe('rest-for-one', () => {
     expect(sup.status('c')).toMatchObject({ state: 'ready', attempt: 2, restarts: 1 });
     expect(down).toEqual(['b']);
     expect(interventions()).toBe(1);
+    await sup.stop();
   });
 
   it('the last child going down restarts nobody and is no intervention', async () => {
@@ -110,6 +114,7 @@ describe('rest-for-one', () => {
     expect(sup.status('a')?.attempt).toBe(1);
     expect(sup.status('b')?.attempt).toBe(1);
     expect(interventions()).toBe(0);
+    await sup.stop();
   });
 });
 
@@ -127,6 +132,7 @@ describe('what counts as going down', () => {
       expect(sup.status('c')?.attempt).toBe(1);
       expect(down).toEqual([]);
       expect(interventions()).toBe(0);
+      await sup.stop();
     },
   );
 
@@ -147,5 +153,6 @@ describe('what counts as going down', () => {
     await advance(clock, 100);
     expect(sup.status('flaky')?.state).toBe('ready');
     expect(sup.status('steady')).toMatchObject({ attempt: 1, restarts: 0 });
+    await sup.stop();
   });
 });

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { isWardenError, WardenError } from '../../src/core/errors.js';
-import { DEFAULT_RETRY_POLICY, type RetryPolicyInput, resolveRetryPolicy } from '../../src/core/retry.js';
+import {
+  DEFAULT_RETRY_POLICY,
+  type RetryPolicyInput,
+  RetryPolicySchema,
+  resolveRetryPolicy,
+} from '../../src/core/retry.js';
 
 // The retry policy schema: defaults, and validation errors that name the field.
 
@@ -61,6 +66,27 @@ describe('retry policy validation', () => {
     expect(err.message).toContain('retry policy');
     expect(err.message).toContain(field);
     expect(err.cause).toBeDefined();
+  });
+
+  it.each<unknown>([
+    { maxRetries: -1 },
+    { multiplier: 'fast' },
+    { randomizationFactor: 1.5 },
+    { initialIntervalMs: 1000, maxIntervalMs: 10 },
+    { maxElapsedTimeMs: 2.5, resetAfterMs: -1 },
+  ])('names each field with the rule it broke, as zod words it: %j', (input) => {
+    const parsed = RetryPolicySchema.safeParse(input);
+    if (parsed.success) throw new Error('expected an invalid policy');
+    const rules = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(errorOf(input).message).toBe(`Invalid retry policy: ${rules.join('; ')}`);
+  });
+
+  it('words the rules so a person can fix the policy', () => {
+    expect(errorOf({ randomizationFactor: 1.5 }).message).toMatch(/randomizationFactor: .*<=\s?1\b/);
+    expect(errorOf({ maxRetries: -1 }).message).toMatch(/maxRetries: .*>=\s?0\b/);
+    expect(errorOf({ initialIntervalMs: 1000, maxIntervalMs: 10 }).message).toContain(
+      'maxIntervalMs: maxIntervalMs must be at least initialIntervalMs',
+    );
   });
 
   it('lists every invalid field, each with its path, in details', () => {

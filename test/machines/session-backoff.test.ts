@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunOutcome } from '../../src/core/connector.js';
-import { backoffDelay, resolveRetryPolicy } from '../../src/core/retry.js';
 import {
   advance,
   cleanupTestActors,
@@ -48,24 +47,47 @@ describe('backoff delays', () => {
     const delays: number[] = [];
     for (let i = 0; i < 8; i++) delays.push(await waitOutRetry(s));
     expect(delays).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]);
+    s.actor.stop();
   });
 
-  it.each([1, 42, 2024])('with jitter and seededRandom(%i) each delay equals backoffDelay', async (seed) => {
-    const retry = { initialIntervalMs: 200, multiplier: 1.5, randomizationFactor: 0.5, maxRetries: 12 };
-    const policy = resolveRetryPolicy(retry);
-    const twin = seededRandom(seed);
-    const expected = Array.from({ length: 12 }, (_, k) => backoffDelay(policy, k + 1, twin));
-    const connector = createScriptedConnector([{ connect: { fail: 'retryable' } }]);
-    const s = startTestSession(connector, { retry, random: seededRandom(seed) });
-    await flush();
-    const delays: number[] = [];
-    for (let i = 0; i < 12; i++) delays.push(await waitOutRetry(s));
-    expect(delays).toEqual(expected);
-    // The jitter is real: not every delay equals the un-jittered base.
-    expect(delays.some((d, k) => d !== Math.min(30_000, 200 * 1.5 ** k))).toBe(true);
-    // The thirteenth failure exhausts maxRetries: 12.
-    expect(s.actor.getSnapshot().value).toBe('fatal');
-  });
+  it.each([1, 42, 2024])(
+    'with jitter and seededRandom(%i) each delay follows the DESIGN formula',
+    async (seed) => {
+      const initialIntervalMs = 200;
+      const multiplier = 1.5;
+      const randomizationFactor = 0.5;
+      const maxIntervalMs = 2000;
+      const retry = { initialIntervalMs, multiplier, randomizationFactor, maxIntervalMs, maxRetries: 12 };
+      // DESIGN.md: the k-th retry waits
+      //   min(maxIntervalMs, initialIntervalMs × multiplier^(k−1)) × (1 + randomizationFactor × (2u − 1))
+      // with u from the random source, one draw per retry (a twin of the session's source).
+      const twin = seededRandom(seed);
+      const formula = Array.from({ length: 12 }, (_, i) => {
+        const k = i + 1;
+        const u = twin();
+        return (
+          Math.min(maxIntervalMs, initialIntervalMs * multiplier ** (k - 1)) *
+          (1 + randomizationFactor * (2 * u - 1))
+        );
+      });
+      const connector = createScriptedConnector([{ connect: { fail: 'retryable' } }]);
+      const s = startTestSession(connector, { retry, random: seededRandom(seed) });
+      await flush();
+      const delays: number[] = [];
+      for (let i = 0; i < 12; i++) delays.push(await waitOutRetry(s));
+      // Timers run in whole milliseconds: each delay is the formula's value rounded.
+      expect(delays).toEqual(formula.map(Math.round));
+      // The cap and the jitter are both exercised: some bases are capped, and jitter moves the delays.
+      expect(
+        formula.filter((_, i) => initialIntervalMs * multiplier ** i > maxIntervalMs).length,
+      ).toBeGreaterThan(0);
+      expect(delays.some((d, i) => d !== Math.min(maxIntervalMs, initialIntervalMs * multiplier ** i))).toBe(
+        true,
+      );
+      // The thirteenth failure exhausts maxRetries: 12.
+      expect(s.actor.getSnapshot().value).toBe('fatal');
+    },
+  );
 
   it('status nextRetryAt is the failure time plus the delay', async () => {
     const connector = createScriptedConnector([{ connect: 'resolve', run: { fail: 'retryable' } }]);
@@ -74,6 +96,7 @@ describe('backoff delays', () => {
     expect(s.actor.getSnapshot().context.nextRetryAt).toBe(300);
     await advance(s.clock, 300);
     expect(s.actor.getSnapshot().context.nextRetryAt).toBe(300 + 600);
+    s.actor.stop();
   });
 });
 
@@ -102,6 +125,7 @@ describe('resetAfterMs', () => {
     // Every attempt reached ready before it failed: the streak grew across ready periods.
     expect(s.states.filter((v) => v === 'ready')).toHaveLength(6);
     expect(connector.attempts.every((a) => a.phases.includes('run'))).toBe(true);
+    s.actor.stop();
   });
 
   it('a session ready for less than resetAfterMs keeps backing off', async () => {
@@ -118,6 +142,7 @@ describe('resetAfterMs', () => {
     disconnect(2);
     await flush();
     expect(await waitOutRetry(s)).toBe(200);
+    s.actor.stop();
   });
 
   it('a session that stays ready for resetAfterMs restarts at initialIntervalMs', async () => {
@@ -137,6 +162,7 @@ describe('resetAfterMs', () => {
     await flush();
     expect(s.actor.getSnapshot().context.budget.failures).toBe(1);
     expect(await waitOutRetry(s)).toBe(100);
+    s.actor.stop();
   });
 
   it('resetAfterMs defaults to initialIntervalMs', async () => {
@@ -154,5 +180,6 @@ describe('resetAfterMs', () => {
     disconnect(3);
     await flush();
     expect(await waitOutRetry(s)).toBe(100);
+    s.actor.stop();
   });
 });

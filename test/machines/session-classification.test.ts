@@ -71,6 +71,7 @@ describe.each(['connect', 'init', 'run'] as const)('a failure in %s', (phase) =>
       attempt: 1,
       at: 0,
     });
+    s.actor.stop();
   });
 });
 

@@ -78,7 +78,12 @@ const events: SessionEvent[] = [
 const inert = sessionMachine.provide({ actors: { runAttempt: fromCallback(() => {}) } });
 const connectorForTraversal = createScriptedConnector([]);
 const serialize = (s: Snapshot): string =>
-  JSON.stringify([s.value, s.context.exhausted, s.context.reconnectPending, s.context.budget.failures]);
+  JSON.stringify([
+    s.value,
+    s.context.exhausted,
+    s.context.reconnectReason !== undefined,
+    s.context.budget.failures,
+  ]);
 const paths: Path[] = getShortestPaths(inert, {
   // A frozen clock: with Date.now, time spent traversing could reset the retry budget (resetAfterMs).
   input: {
@@ -185,21 +190,29 @@ describe.each([...edgePaths])('path %s', (_name, path) => {
     };
     const steps = path.steps;
     const actions: number[] = [];
+    // A shutdown timeout needs a session whose close() hangs: not there if its attempt never connected.
+    const connected = new Set<number>();
+    const noSessionToWaitFor = new Set<number>();
     let attempt = 1;
     for (let i = 1; i < steps.length; i++) {
       const e = steps[i]?.event as SessionEvent;
       const prev = steps[i - 1]?.state.value;
       const script = scriptOf(attempt);
       const phase = prev === 'connecting' ? 'connect' : prev === 'initializing' ? 'init' : 'run';
-      if (e.type === 'ATTEMPT.CONNECTED') script.connect = 'resolve';
-      else if (e.type === 'ATTEMPT.INITIALIZED') script.init = 'resolve';
+      if (e.type === 'ATTEMPT.CONNECTED') {
+        script.connect = 'resolve';
+        connected.add(attempt);
+      } else if (e.type === 'ATTEMPT.INITIALIZED') script.init = 'resolve';
       else if (e.type === 'ATTEMPT.FAILED')
         script[phase] = { fail: e.report.kind, message: e.report.summary };
       else if (e.type === 'ATTEMPT.RUN_ENDED') script.run = e.outcome;
       else if (e.type === 'ATTEMPT.RECONNECT') script.run = { requestReconnect: e.reason };
       else if (e.type === 'ATTEMPT.CLOSED') script.close = 'resolve';
       else {
-        if (isType(e, SHUTDOWN_AFTER)) script.close = 'hang';
+        if (isType(e, SHUTDOWN_AFTER)) {
+          script.close = 'hang';
+          if (!connected.has(attempt)) noSessionToWaitFor.add(i);
+        }
         actions.push(i);
       }
       if (steps[i]?.state.value === 'connecting') attempt++;
@@ -208,37 +221,46 @@ describe.each([...edgePaths])('path %s', (_name, path) => {
     const s = startTestSession(connector, { retry: retryInput, shutdownMs });
     const value = () => s.actor.getSnapshot().value;
     await flush();
-    for (const i of actions) {
-      const e = steps[i]?.event as SessionEvent;
-      if (isType(e, SHUTDOWN_AFTER) && steps[i - 2]?.state.value === 'connecting') {
-        // STOP while connecting: there is no session to wait for, so the real attempt reports
-        // closed at once and the shutdown timer is never needed. The path is not feasible further.
-        expect(value()).toBe('stopped');
-        expect(connector.totals.sessions).toBe(0);
-        return;
+    try {
+      for (const i of actions) {
+        const e = steps[i]?.event as SessionEvent;
+        if (noSessionToWaitFor.has(i)) {
+          // STOP while connecting, or while waiting after a connect failure: there is no session
+          // to wait for, so the real attempt reports closed at once and the shutdown timer is never
+          // needed. The path is not feasible further.
+          expect(value()).toBe('stopped');
+          expect(connector.totals.closes).toBe(connector.totals.sessions);
+          return;
+        }
+        // Before the action: the state the attempt events led to.
+        expect(value()).toBe(steps[i - 1]?.state.value);
+        if (isType(e, RETRY_AFTER)) s.clock.increment(s.actor.getSnapshot().context.delayMs);
+        else if (isType(e, SHUTDOWN_AFTER)) s.clock.increment(shutdownMs);
+        else s.actor.send(e);
+        // Right after it, before any promise settles: the state the path names.
+        expect(value()).toBe(steps[i]?.state.value);
+        await flush();
       }
-      // Before the action: the state the attempt events led to.
-      expect(value()).toBe(steps[i - 1]?.state.value);
-      if (isType(e, RETRY_AFTER)) s.clock.increment(s.actor.getSnapshot().context.delayMs);
-      else if (isType(e, SHUTDOWN_AFTER)) s.clock.increment(shutdownMs);
-      else s.actor.send(e);
-      // Right after it, before any promise settles: the state the path names.
-      expect(value()).toBe(steps[i]?.state.value);
-      await flush();
-    }
-    const expected = distinct(steps.map((st) => st.state.value));
-    if (actions.at(-1) === steps.length - 1) {
-      // The path ends with an action; what the real attempt does next is beyond the path.
-      expect(s.states.slice(0, expected.length)).toEqual(expected);
-    } else {
-      expect(value()).toBe(path.state.value);
-      expect(s.actor.getSnapshot().context.exhausted).toBe(path.state.context.exhausted);
-      expect(s.states).toEqual(expected);
-    }
-    // However the path ended, no session was closed twice, and an ended one closed them all.
-    for (const a of connector.attempts) expect(a.closeCalls).toBeLessThanOrEqual(1);
-    if (s.actor.getSnapshot().status === 'done') {
-      expect(connector.totals.closes).toBe(connector.totals.sessions);
+      const expected = distinct(steps.map((st) => st.state.value));
+      if (actions.at(-1) === steps.length - 1) {
+        // The path ends with an action; what the real attempt does next is beyond the path.
+        expect(s.states.slice(0, expected.length)).toEqual(expected);
+      } else {
+        expect(value()).toBe(path.state.value);
+        expect(s.actor.getSnapshot().context.exhausted).toBe(path.state.context.exhausted);
+        expect(s.states).toEqual(expected);
+      }
+      // However the path ended, no session was closed twice, and an ended one closed them all;
+      // so does one stopped wherever the path left it.
+      for (const a of connector.attempts) expect(a.closeCalls).toBeLessThanOrEqual(1);
+      if (s.actor.getSnapshot().status === 'done') {
+        expect(connector.totals.closes).toBe(connector.totals.sessions);
+      }
+      s.actor.stop();
+      for (const a of connector.attempts) expect(a.closeCalls).toBe(a.session ? 1 : 0);
+    } finally {
+      // Paths that end in a running state leave the session running: the replay stops it.
+      s.actor.stop();
     }
   });
 });

@@ -35,6 +35,7 @@ describe('reconnectRequested run outcome', () => {
     expect(c.budget.failures).toBe(0);
     expect(connector.attempt(1)?.signalAborted).toBe(true);
     expect(connector.closeCalls(1)).toBe(1);
+    s.actor.stop();
   });
 });
 
@@ -60,14 +61,16 @@ describe('ctx.reconnect.tryRequestReconnect', () => {
       'connect#2',
       'init#2',
     ]);
+    s.actor.stop();
   });
 
   it('a second request while one is pending returns false', async () => {
     const connector = createScriptedConnector([{ run: { requestReconnect: 'again', times: 2 } }, {}]);
-    startTestSession(connector, { retry: slow });
+    const s = startTestSession(connector, { retry: slow });
     await flush();
     expect(connector.attempt(1)?.reconnectResults).toEqual([true, false]);
     expect(connector.totals.connects).toBe(2);
+    s.actor.stop();
   });
 
   it('returns false before the session is ready', async () => {
@@ -77,6 +80,7 @@ describe('ctx.reconnect.tryRequestReconnect', () => {
     expect(s.states).toEqual(['connecting', 'initializing']);
     expect(connector.attempt(1)?.context.reconnect.tryRequestReconnect('too early')).toBe(false);
     expect(connector.attempt(1)?.signalAborted).toBe(false);
+    s.actor.stop();
   });
 
   it('returns false once the attempt was abandoned', async () => {
@@ -87,6 +91,7 @@ describe('ctx.reconnect.tryRequestReconnect', () => {
     await flush();
     expect(connector.attempt(1)?.context.reconnect.tryRequestReconnect('late')).toBe(false);
     expect(connector.totals.connects).toBe(2);
+    s.actor.stop();
   });
 });
 
@@ -100,31 +105,72 @@ describe('RECONNECT event', () => {
     await flush();
     expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'ready#1', 'connecting#2', 'initializing#2']);
     expect(s.clock.now()).toBe(0);
+    s.actor.stop();
   });
 
-  it('is ignored while a reconnect is pending, and taken again once ready', async () => {
-    const connector = createScriptedConnector([{}, { init: 'hang' }, { init: 'hang' }]);
+  it('is taken again by the new attempt, even one stuck in connect', async () => {
+    // Pending ends once the machine has acted on the request: a new attempt started.
+    const connector = createScriptedConnector([
+      {},
+      { connect: 'hang' },
+      { connect: 'hang' },
+      { init: 'hang' },
+    ]);
     const s = startTestSession(connector, { retry: slow });
     await flush();
     s.actor.send({ type: 'RECONNECT', reason: 'one' });
     await flush();
-    expect(s.actor.getSnapshot().context.reconnectPending).toBe(true);
+    expect(s.trace.at(-1)).toBe('connecting#2');
     s.actor.send({ type: 'RECONNECT', reason: 'two' });
+    expect(connector.attempt(2)?.signalAborted).toBe(true);
     await flush();
-    expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'ready#1', 'connecting#2', 'initializing#2']);
-    expect(connector.attempt(2)?.signalAborted).toBe(false);
+    expect(s.trace.at(-1)).toBe('connecting#3');
+    s.actor.send({ type: 'RECONNECT', reason: 'three' });
+    expect(connector.attempt(3)?.signalAborted).toBe(true);
+    await flush();
+    expect(s.trace).toEqual([
+      'connecting#1',
+      'initializing#1',
+      'ready#1',
+      'connecting#2',
+      'connecting#3',
+      'connecting#4',
+      'initializing#4',
+    ]);
+    expect(connector.attempt(4)?.signalAborted).toBe(false);
+    expect(s.actor.getSnapshot().context).toMatchObject({ reconnectReason: 'three', delayMs: 0 });
+    expect(s.clock.now()).toBe(0);
+    s.actor.stop();
   });
 
-  it('a failure of the new attempt clears the pending request', async () => {
+  it('and taken again once the new attempt is ready', async () => {
+    const connector = createScriptedConnector([{}]);
+    const s = startTestSession(connector, { retry: slow });
+    await flush();
+    s.actor.send({ type: 'RECONNECT', reason: 'one' });
+    await flush();
+    expect(s.trace.at(-1)).toBe('ready#2');
+    s.actor.send({ type: 'RECONNECT', reason: 'two' });
+    expect(connector.attempt(2)?.signalAborted).toBe(true);
+    await flush();
+    expect(s.trace.slice(-4)).toEqual(['ready#2', 'connecting#3', 'initializing#3', 'ready#3']);
+    expect(connector.closeCalls()).toBe(2);
+    s.actor.stop();
+  });
+
+  it('during the backoff wait after a failure of the new attempt, skips the wait', async () => {
     const connector = createScriptedConnector([{}, { connect: { fail: 'retryable' } }, { connect: 'hang' }]);
     const s = startTestSession(connector, { retry: slow });
     await flush();
     s.actor.send({ type: 'RECONNECT', reason: 'one' });
     await flush();
     expect(s.trace.at(-1)).toBe('reconnecting#2');
-    expect(s.actor.getSnapshot().context.reconnectPending).toBe(false);
+    // A failure ends the request's effect: the attempt after it began after a failure.
+    expect(s.actor.getSnapshot().context.reconnectReason).toBeUndefined();
     s.actor.send({ type: 'RECONNECT', reason: 'skip the wait' });
     await flush();
     expect(s.trace.at(-1)).toBe('connecting#3');
+    expect(s.clock.now()).toBe(0);
+    s.actor.stop();
   });
 });

@@ -56,16 +56,64 @@ describe('STOP in every state', () => {
     expect(connector.closeCalls(1)).toBe(1);
   });
 
-  it('reconnecting: ends at once; the failed session was closed once when it was left', async () => {
-    const connector = createScriptedConnector([{ run: { fail: 'retryable' } }]);
+  it('reconnecting: waits in stopping for the close() of the session left, then stopped', async () => {
+    const connector = createScriptedConnector([{ run: { fail: 'retryable' }, close: 'manual' }]);
     const s = startTestSession(connector, { retry });
     await flush();
     expect(s.states.at(-1)).toBe('reconnecting');
     expect(connector.closeCalls(1)).toBe(1);
     s.actor.send({ type: 'STOP' });
-    expect(s.states).toEqual(['connecting', 'initializing', 'ready', 'reconnecting', 'stopped']);
+    await flush();
+    expect(s.states.at(-1)).toBe('stopping');
+    expect(connector.endClose(1)).toBe(true);
+    await flush();
+    expect(s.states).toEqual(['connecting', 'initializing', 'ready', 'reconnecting', 'stopping', 'stopped']);
+    // The backoff timer went with `reconnecting`: no new attempt, no second close.
     await advance(s.clock, 1000);
     expect(connector.totals).toMatchObject({ connects: 1, closes: 1 });
+  });
+
+  it('reconnecting: a close() of the session left that never settles is bounded by shutdownMs', async () => {
+    const connector = createScriptedConnector([{ run: { fail: 'retryable' }, close: 'hang' }]);
+    const s = startTestSession(connector, {
+      retry: { ...retry, initialIntervalMs: 10_000 },
+      shutdownMs: 300,
+    });
+    await flush();
+    s.actor.send({ type: 'STOP' });
+    await advance(s.clock, 299);
+    expect(s.states.at(-1)).toBe('stopping');
+    await advance(s.clock, 1);
+    expect(s.states.at(-1)).toBe('stopped');
+    expect(connector.totals).toMatchObject({ connects: 1, closes: 1 });
+  });
+
+  it('reconnecting with nothing to close (connect failed): stopped as soon as the attempt answers', async () => {
+    const connector = createScriptedConnector([{ connect: { fail: 'retryable' } }]);
+    const s = startTestSession(connector, { retry });
+    await flush();
+    s.actor.send({ type: 'STOP' });
+    await flush();
+    expect(s.states).toEqual(['connecting', 'reconnecting', 'stopping', 'stopped']);
+    expect(s.clock.now()).toBe(0);
+  });
+
+  it('a new attempt after a reconnect: STOP waits for the previous session still closing too', async () => {
+    const connector = createScriptedConnector([{ close: 'manual' }, { connect: 'hang' }]);
+    const s = startTestSession(connector, { retry });
+    await flush();
+    s.actor.send({ type: 'RECONNECT', reason: 'rotate' });
+    await flush();
+    expect(s.trace.at(-1)).toBe('connecting#2');
+    expect(connector.closeCalls(1)).toBe(1);
+    s.actor.send({ type: 'STOP' });
+    await flush();
+    expect(s.trace.at(-1)).toBe('stopping#2');
+    expect(connector.attempt(2)?.signalAborted).toBe(true);
+    connector.endClose(1);
+    await flush();
+    expect(s.trace.at(-1)).toBe('stopped#2');
+    expect(connector.attempts.map((a) => a.closeCalls)).toEqual([1, 0]);
   });
 });
 
@@ -87,6 +135,7 @@ describe('close() runs exactly once per session', () => {
     expect(s.trace).toEqual(['connecting#1', 'connecting#2', 'initializing#2']);
     expect(connector.attempt(1)?.closeCalls).toBe(1);
     expect(connector.attempt(1)?.phases).toEqual(['connect']);
+    s.actor.stop();
   });
 
   it('an init that resolves after STOP does not reach ready; the session is closed once', async () => {
@@ -117,6 +166,7 @@ describe('close() runs exactly once per session', () => {
     await advance(s.clock, 100);
     expect(s.trace.at(-1)).toBe('ready#2');
     expect(connector.attempts.map((a) => a.closeCalls)).toEqual([1, 0]);
+    s.actor.stop();
   });
 
   it('a close() that never settles is bounded by shutdownMs', async () => {

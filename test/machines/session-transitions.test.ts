@@ -37,6 +37,7 @@ describe('connecting', () => {
     const s = start([{ init: 'hang' }]);
     await flush();
     expect(s.trace).toEqual(['connecting#1', 'initializing#1']);
+    s.actor.stop();
   });
 
   it('ATTEMPT.FAILED retryable → reconnecting, then connecting after the delay', async () => {
@@ -48,6 +49,7 @@ describe('connecting', () => {
     expect(s.trace).toEqual(['connecting#1', 'reconnecting#1']);
     await advance(s.clock, 1);
     expect(s.trace).toEqual(['connecting#1', 'reconnecting#1', 'connecting#2']);
+    s.actor.stop();
   });
 
   it('ATTEMPT.FAILED fatal → fatal', async () => {
@@ -73,7 +75,8 @@ describe('connecting', () => {
     await flush();
     expect(s.trace).toEqual(['connecting#1', 'connecting#2']);
     expect(s.connector.attempt(1)?.signalAborted).toBe(true);
-    expect(s.actor.getSnapshot().context.reconnectPending).toBe(true);
+    expect(s.actor.getSnapshot().context.reconnectReason).toBe('test');
+    s.actor.stop();
   });
 
   it('STOP → stopping → stopped', async () => {
@@ -109,6 +112,7 @@ describe('initializing', () => {
     await flush();
     expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'ready#1']);
     expect(s.actor.getSnapshot().context.handle).toEqual({ connector: 'c', attempt: 1 });
+    s.actor.stop();
   });
 
   it('ATTEMPT.FAILED retryable → reconnecting', async () => {
@@ -117,6 +121,7 @@ describe('initializing', () => {
     expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'reconnecting#1']);
     await advance(s.clock, 100);
     expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'reconnecting#1', 'connecting#2']);
+    s.actor.stop();
   });
 
   it('ATTEMPT.FAILED fatal → fatal', async () => {
@@ -138,6 +143,7 @@ describe('initializing', () => {
     await flush();
     expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'connecting#2']);
     expect(s.connector.closeCalls(1)).toBe(1);
+    s.actor.stop();
   });
 
   it('STOP → stopping → stopped', async () => {
@@ -162,6 +168,7 @@ describe('ready', () => {
       code: 'disconnected',
     });
     expect(s.actor.getSnapshot().context.handle).toBeUndefined();
+    s.actor.stop();
   });
 
   it('RUN_ENDED reconnectRequested → connecting with zero delay, not a failure', async () => {
@@ -169,6 +176,7 @@ describe('ready', () => {
     await flush();
     expect(s.trace).toEqual([...ready, 'connecting#2', 'initializing#2']);
     expect(s.actor.getSnapshot().context.lastFailure).toBeUndefined();
+    s.actor.stop();
   });
 
   it('RUN_ENDED fatal → fatal with the given report', async () => {
@@ -185,6 +193,7 @@ describe('ready', () => {
     const s = start([{ run: { fail: 'retryable' } }, { connect: 'hang' }]);
     await flush();
     expect(s.trace).toEqual([...ready, 'reconnecting#1']);
+    s.actor.stop();
   });
 
   it('ATTEMPT.FAILED fatal → fatal', async () => {
@@ -203,6 +212,7 @@ describe('ready', () => {
     const s = start([{ run: { requestReconnect: 'stale' } }, { init: 'hang' }]);
     await flush();
     expect(s.trace).toEqual([...ready, 'connecting#2', 'initializing#2']);
+    s.actor.stop();
   });
 
   it('RECONNECT → connecting with zero delay', async () => {
@@ -211,6 +221,7 @@ describe('ready', () => {
     s.actor.send({ type: 'RECONNECT', reason: 'test' });
     await flush();
     expect(s.trace).toEqual([...ready, 'connecting#2', 'initializing#2']);
+    s.actor.stop();
   });
 
   it('STOP → stopping → stopped', async () => {
@@ -231,6 +242,7 @@ describe('reconnecting', () => {
     await flush();
     await advance(s.clock, 100);
     expect(s.trace).toEqual([...waiting, 'connecting#2']);
+    s.actor.stop();
   });
 
   it('budget exhausted → fatal (the always transition; reconnecting is never observed)', async () => {
@@ -245,6 +257,7 @@ describe('reconnecting', () => {
     });
     await flush();
     expect(s.trace).toEqual(['connecting#1', 'connecting#2']);
+    s.actor.stop();
   });
 
   it('RECONNECT skips the rest of the wait', async () => {
@@ -256,13 +269,16 @@ describe('reconnecting', () => {
     // The cancelled delayed transition does not fire a second attempt later.
     await advance(s.clock, 1000);
     expect(s.trace).toEqual([...waiting, 'connecting#2']);
+    s.actor.stop();
   });
 
-  it('STOP → stopped at once (nothing is open between attempts)', async () => {
+  it('STOP → stopping, then stopped once the session left has closed (here: none)', async () => {
     const s = start([{ connect: { fail: 'retryable' } }]);
     await flush();
     s.actor.send({ type: 'STOP' });
-    expect(s.trace).toEqual([...waiting, 'stopped#1']);
+    expect(s.trace).toEqual([...waiting, 'stopping#1']);
+    await flush();
+    expect(s.trace).toEqual([...waiting, 'stopping#1', 'stopped#1']);
   });
 });
 

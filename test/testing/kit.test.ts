@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createActor, SimulatedClock } from 'xstate';
 import { isWardenError } from '../../src/core/errors.js';
 import { sessionMachine } from '../../src/machines/session.js';
@@ -23,7 +23,10 @@ let leaks: ReturnType<typeof watchForLeaks>;
 beforeAll(() => {
   leaks = watchForLeaks();
 });
-afterEach(() => cleanupTestActors());
+afterEach(() => {
+  vi.useRealTimers();
+  return cleanupTestActors();
+});
 afterAll(() => {
   expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
 });
@@ -51,6 +54,7 @@ describe('createScriptedConnector', () => {
     await flush();
     expect(s.actor.getSnapshot().value).toBe('ready');
     expect(connector.totals).toEqual({ connects: 3, inits: 1, runs: 1, sessions: 1, closes: 0 });
+    s.actor.stop();
   });
 
   it('classifies ScriptedError by its kind and code, anything else by classifyOther', () => {
@@ -83,6 +87,7 @@ describe('createScriptedConnector', () => {
     expect(connector.closeCalls(2)).toBe(0);
     expect(connector.closeCalls()).toBe(1);
     expect(s.actor.getSnapshot().context.handle).toEqual({ connector: 'j', attempt: 2 });
+    s.actor.stop();
   });
 
   it('endRun ends a manual run and returns false when no manual run is pending', async () => {
@@ -97,6 +102,7 @@ describe('createScriptedConnector', () => {
     expect(connector.endRun(1, { type: 'disconnected' })).toBe(false);
     await flush();
     expect(s.trace).toEqual(['connecting#1', 'initializing#1', 'ready#1', 'connecting#2', 'initializing#2']);
+    s.actor.stop();
   });
 });
 
@@ -117,10 +123,15 @@ describe('wait helpers', () => {
   });
 
   it('waitForSessionState rejects at once when the session ended elsewhere', async () => {
+    // The wait's own timeout is a real timer: faked and never advanced, it cannot be what ends the wait.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const s = startTestSession(createScriptedConnector([{ connect: { fail: 'fatal', message: 'denied' } }]));
-    const started = Date.now();
-    const err = await waitForSessionState(s.actor, 'ready', { timeoutMs: 5000 }).catch((e: unknown) => e);
-    expect(Date.now() - started).toBeLessThan(1000);
+    const waiting = waitForSessionState(s.actor, 'ready', { timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(vi.getTimerCount()).toBe(1);
+    const err = await waiting;
+    // Settled with its timer still pending and then cleared: the session's end rejected it.
+    expect(vi.getTimerCount()).toBe(0);
+    vi.useRealTimers();
     expect(isWardenError(err, 'WARDEN_TIMEOUT')).toBe(true);
     expect((err as Error).message).toBe(
       "Awaited session state 'ready' but the actor ended first; it is 'fatal' (last failure: denied)",
@@ -134,6 +145,7 @@ describe('wait helpers', () => {
     expect((err as Error).message).toContain("'ready'");
     expect((err as Error).message).toContain("'initializing'");
     expect((err as Error).message).toContain('20 ms');
+    s.actor.stop();
   });
 
   it('waitForSupervisorState and waitForChildState follow a supervisor', async () => {
