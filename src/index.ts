@@ -15,6 +15,7 @@ export {
   type RestartType,
   type SessionChildSpec,
   Supervisor,
+  type SupervisorActor,
   type SupervisorChildSpec,
   type SupervisorEventMap,
   type SupervisorOptions,

@@ -28,14 +28,12 @@ describe('toMermaid', () => {
     expect(lines).toContain('  [*] --> connecting');
     expect(lines).toContain('  connecting --> initializing : ATTEMPT.CONNECTED');
     // Several transitions between one pair of states share one arrow; guards are named.
-    expect(lines).toContain(
-      '  reconnecting --> connecting : RECONNECT [canReconnect], after retryDelay, always [noDelay]',
-    );
+    expect(lines).toContain('  reconnecting --> connecting : RECONNECT, after retryDelay, always [noDelay]');
     expect(lines).toContain('  reconnecting --> fatal : always [exhausted]');
     expect(lines).toContain('  stopping --> stopped : ATTEMPT.CLOSED, after shutdown');
     // A guarded alternative of an event that also leads there unguarded is not repeated.
     expect(lines.find((l) => l.startsWith('  ready --> reconnecting'))).toBe(
-      '  ready --> reconnecting : ATTEMPT.RUN_ENDED, ATTEMPT.FAILED [isRetryable], ATTEMPT.RECONNECT [canReconnect], RECONNECT [canReconnect]',
+      '  ready --> reconnecting : ATTEMPT.RUN_ENDED, ATTEMPT.FAILED [isRetryable], ATTEMPT.RECONNECT, RECONNECT',
     );
     expect(lines).toContain('  fatal --> [*]');
     expect(lines).toContain('  stopped --> [*]');
