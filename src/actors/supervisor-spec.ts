@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import type { Connector } from '../core/connector.js';
 import { WardenError } from '../core/errors.js';
-import { type RetryPolicy, type RetryPolicyInput, resolveRetryPolicy } from '../core/retry.js';
+import {
+  RETRY_POLICY_FIELDS,
+  type RetryPolicy,
+  type RetryPolicyInput,
+  resolveRetryPolicy,
+} from '../core/retry.js';
 import { parseOptions } from '../core/validate.js';
 import type { Intensity, Strategy } from '../machines/supervisor.js';
 
@@ -109,6 +114,68 @@ function specName(spec: unknown): string {
   return typeof id === 'string' ? `child spec '${id}'` : 'child spec';
 }
 
+const SESSION_SPEC_KEYS: ReadonlySet<string> = new Set(['id', 'connector', 'retry', 'restart', 'shutdownMs']);
+const RESTART_TYPES: ReadonlySet<unknown> = new Set(['permanent', 'transient', 'temporary']);
+const RETRY_KEYS: ReadonlySet<string> = new Set(RETRY_POLICY_FIELDS);
+
+/**
+ * Resolved retry policies by their fields' values. Ten thousand children usually share a handful of
+ * policies: each is validated once, by the schema, and the resolved (frozen) policy is shared.
+ */
+const resolvedPolicies = new Map<string, RetryPolicy>();
+const MAX_CACHED_POLICIES = 1024;
+
+/** A key that identifies what `resolveRetryPolicy` makes of `retry`, or undefined if unsure. */
+function retryKey(retry: unknown): string | undefined {
+  if (retry === undefined) return '';
+  if (typeof retry !== 'object' || retry === null || Object.getPrototypeOf(retry) !== Object.prototype)
+    return undefined;
+  let key = '';
+  for (const k of Object.keys(retry)) {
+    if (!RETRY_KEYS.has(k)) return undefined;
+    const v = (retry as Record<string, unknown>)[k];
+    if (v !== undefined && v !== null && typeof v !== 'number') return undefined;
+    key += `${k}=${String(v)};`;
+  }
+  return key;
+}
+
+function resolveRetryCached(retry: unknown): RetryPolicy {
+  const key = retryKey(retry);
+  if (key === undefined) return resolveRetryPolicy(retry as RetryPolicyInput | undefined);
+  let policy = resolvedPolicies.get(key);
+  if (!policy) {
+    policy = Object.freeze(resolveRetryPolicy(retry as RetryPolicyInput | undefined));
+    if (resolvedPolicies.size < MAX_CACHED_POLICIES) resolvedPolicies.set(key, policy);
+  }
+  return policy;
+}
+
+/**
+ * The spec of a session child when it is plainly valid, checked by hand (the schema costs tens of
+ * microseconds per child, which at ten thousand children is a large part of starting them);
+ * undefined whenever anything is unusual, so that the schema decides and words the error.
+ */
+function plainSessionSpec(spec: unknown): Omit<z.output<typeof sessionSpecSchema>, 'retry'> | undefined {
+  if (typeof spec !== 'object' || spec === null || Object.getPrototypeOf(spec) !== Object.prototype)
+    return undefined;
+  for (const k of Object.keys(spec)) if (!SESSION_SPEC_KEYS.has(k)) return undefined;
+  const { id, connector, restart, shutdownMs } = spec as Record<string, unknown>;
+  if (typeof id !== 'string' || !CHILD_ID_PATTERN.test(id)) return undefined;
+  if (typeof connector !== 'object' || connector === null) return undefined;
+  const c = connector as Connector<unknown>;
+  if (typeof c.connect !== 'function' || typeof c.classifyError !== 'function') return undefined;
+  if (restart !== undefined && !RESTART_TYPES.has(restart)) return undefined;
+  if (shutdownMs !== undefined && !(Number.isSafeInteger(shutdownMs) && (shutdownMs as number) >= 0))
+    return undefined;
+  return {
+    id,
+    connector: c,
+    restart: (restart ?? 'transient') as RestartType,
+    shutdownMs: (shutdownMs ?? 5000) as number,
+  };
+}
+
 /** Validates a child spec; throws `WARDEN_INVALID_OPTIONS` naming the child, the field and the rule. */
 export function resolveChildSpec(spec: unknown): ResolvedChildSpec {
   if (typeof spec === 'object' && spec !== null && 'supervisor' in spec) {
@@ -123,10 +190,10 @@ export function resolveChildSpec(spec: unknown): ResolvedChildSpec {
       shutdownMs: s.shutdownMs,
     };
   }
-  const s = parseOptions(sessionSpecSchema, spec, specName(spec));
+  const s = plainSessionSpec(spec) ?? parseOptions(sessionSpecSchema, spec, specName(spec));
   let retry: RetryPolicy;
   try {
-    retry = resolveRetryPolicy(s.retry as RetryPolicyInput | undefined);
+    retry = resolveRetryCached((spec as { retry?: unknown }).retry);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new WardenError('WARDEN_INVALID_OPTIONS', `Invalid child spec '${s.id}': retry: ${message}`, {

@@ -15,6 +15,7 @@ import type { SessionState, sessionMachine } from '../machines/session.js';
 import type { Intensity, Strategy, supervisorMachine } from '../machines/supervisor.js';
 import type { Supervisor } from './supervisor.js';
 import type { Emitter, SupervisorEventMap } from './supervisor-events.js';
+import type { SliceScheduler } from './supervisor-scheduler.js';
 import {
   CHILD_ID_PATTERN,
   type ChildSpec,
@@ -116,6 +117,7 @@ export interface Parent {
   /** The root's logger, without bindings: each supervisor binds its own `supervisor` path once. */
   readonly log: Logger;
   readonly bubble: Emitter<SupervisorEventMap>;
+  readonly scheduler: SliceScheduler | undefined;
 }
 
 /** @internal How a nested supervisor's state shows as a child state. */
@@ -139,7 +141,10 @@ export const SupervisorOptionsSchema = z
       ),
     strategy: StrategySchema.default('one-for-one'),
     intensity: IntensitySchema.default({ maxRestarts: 3, periodMs: 5000 }),
-    children: z.array(z.unknown()).optional(),
+    // Only that it is an array: each spec is validated on its own (zod would copy a 10k-element array).
+    children: z
+      .custom<readonly unknown[]>((v) => Array.isArray(v), 'Invalid input: expected array')
+      .optional(),
     logger: z.unknown().optional(),
     clock: z.unknown().optional(),
     inspect: z.unknown().optional(),

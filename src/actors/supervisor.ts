@@ -1,5 +1,5 @@
 import { type Logger, pino } from 'pino';
-import { createActor } from 'xstate';
+import { createActor, type SnapshotFrom } from 'xstate';
 import { messageOf, WardenError } from '../core/errors.js';
 import { createFailureReport, type FailureReport } from '../core/failure.js';
 import type { RandomSource } from '../core/retry.js';
@@ -13,6 +13,7 @@ import {
   supervisorMachine,
 } from '../machines/supervisor.js';
 import { Emitter, type SupervisorEventMap } from './supervisor-events.js';
+import { SliceScheduler } from './supervisor-scheduler.js';
 import {
   type ChildRecord,
   type ChildState,
@@ -74,6 +75,12 @@ export class Supervisor {
   /** Spawns asked for by the machine, done by {@link Supervisor.spawnPending} after its step. */
   private readonly pendingSpawns: Array<{ rec: ChildRecord; respawn: boolean }> = [];
   private readonly parentBubble: Emitter<SupervisorEventMap> | undefined;
+  /**
+   * The run queue of the tree when the root was given no clock (shared by nested supervisors):
+   * spawns, delayed transitions and attempt completions run through it, bursts in time slices.
+   * Undefined with a user clock (a `SimulatedClock`): then everything runs at once.
+   */
+  private readonly scheduler: SliceScheduler | undefined;
   private readonly strategy: Strategy;
   private endedPromise: Promise<SupervisorOutput> | undefined;
 
@@ -96,6 +103,7 @@ export class Supervisor {
     this.baseLog = parent?.log ?? options.logger ?? pino({ level: 'silent' });
     this.log = this.baseLog.child({ supervisor: this.path });
     this.parentBubble = parent?.bubble;
+    this.scheduler = parent ? parent.scheduler : options.clock ? undefined : new SliceScheduler();
     for (const spec of children) this.addRecord(resolveChildSpec(spec));
 
     const ops: SupervisorOps = {
@@ -123,7 +131,8 @@ export class Supervisor {
           id: options.id,
           systemId: this.path,
           input,
-          ...(options.clock ? { clock: options.clock } : {}),
+          // Without a user clock, the scheduler's: its timers coalesce and fire into the sliced queue.
+          clock: options.clock ?? (this.scheduler as SliceScheduler).clock,
           ...(options.inspect ? { inspect: options.inspect } : {}),
         });
     this.actor.subscribe({
@@ -148,7 +157,10 @@ export class Supervisor {
   }
   private started = false;
 
-  /** Adds a child; it starts at once if the supervisor is running. */
+  /**
+   * Adds a child; it starts at once if the supervisor is running (without a user clock, behind the
+   * children still waiting to start in slices, if any).
+   */
   add(spec: ChildSpec): void {
     const state = this.machineState();
     if (state !== 'idle' && state !== 'running') {
@@ -158,7 +170,11 @@ export class Supervisor {
       );
     }
     const rec = this.addRecord(resolveChildSpec(spec));
-    if (state === 'running') this.spawn(rec);
+    // Behind the children still waiting to start, if any (a sliced start); else at once.
+    if (state === 'running') {
+      if (this.scheduler) this.scheduler.submitBackground(spawnLater, this, { rec, respawn: false });
+      else this.spawn(rec);
+    }
   }
 
   /** Stops a child (bounded by its `shutdownMs`) and forgets it. */
@@ -376,14 +392,17 @@ export class Supervisor {
           random: this.random,
           log: this.baseLog,
           bubble: this.events,
+          scheduler: this.scheduler,
         },
       );
       rec.nested = nested;
       rec.session = undefined;
       rec.ref = nested.actor;
+      const sup = this;
+      // Method shorthand, not arrows in properties: no per-child function names to define.
       rec.sub = nested.actor.subscribe({
-        next: (snap) =>
-          this.onChild(
+        next(snap) {
+          sup.onChild(
             rec,
             nested.actor,
             NESTED_STATE[snap.value],
@@ -393,9 +412,14 @@ export class Supervisor {
             undefined,
             undefined,
             snap.status !== 'active',
-          ),
-        error: (err: unknown) => this.onChildError(rec, nested.actor, err),
-        complete: () => this.onChildGone(rec, nested.actor),
+          );
+        },
+        error(err: unknown) {
+          sup.onChildError(rec, nested.actor, err);
+        },
+        complete() {
+          sup.onChildGone(rec, nested.actor);
+        },
       });
       nested.start();
       return;
@@ -412,37 +436,23 @@ export class Supervisor {
         now: this.now,
         random: this.random,
         firstAttempt: rec.attempt + 1,
-        makeLog: (attempt: number) => this.log.child({ child: id, attempt }),
+        makeLog: childLogMaker(this.log, id),
+        defer: this.scheduler?.defer,
       },
     });
     rec.ref = ref;
     rec.session = ref;
     rec.nested = undefined;
-    rec.sub = ref.subscribe({
-      next: (snap) => {
-        const c = snap.context;
-        this.onChild(
-          rec,
-          ref,
-          snap.value,
-          c.attempt,
-          c.lastFailure,
-          c.nextRetryAt,
-          c.reconnectReason,
-          snap.status !== 'active',
-        );
-      },
-      error: (err: unknown) => this.onChildError(rec, ref, err),
-      complete: () => this.onChildGone(rec, ref),
-    });
+    rec.sub = ref.subscribe(new SessionWatch(this, rec, ref));
     ref.start();
   }
 
   /**
    * A snapshot of a child's current incarnation. `reconnectReason` is set when the session's
    * current attempt began on request: leaving `ready` that way is not going down.
+   * @internal Called by the child's watcher.
    */
-  private onChild(
+  onChild(
     rec: ChildRecord,
     ref: SessionActor | SupervisorActor,
     to: ChildState,
@@ -508,8 +518,9 @@ export class Supervisor {
    * that threw inside an action). It is a fatal child with a report saying why; the actors it had
    * spawned are stopped here, since XState leaves them running when their parent errors.
    * The supervisor machine handles the relayed `xstate.error.actor.*` (respawn by restart type).
+   * @internal Called by the child's watcher.
    */
-  private onChildError(rec: ChildRecord, ref: SessionActor | SupervisorActor, err: unknown): void {
+  onChildError(rec: ChildRecord, ref: SessionActor | SupervisorActor, err: unknown): void {
     if (rec.ref !== ref || rec.ended) return;
     if (rec.session === ref) {
       for (const orphan of Object.values(rec.session.getSnapshot().children)) {
@@ -526,7 +537,8 @@ export class Supervisor {
     this.onChild(rec, ref, 'fatal', rec.attempt, report, undefined, undefined, true);
   }
 
-  private onChildGone(rec: ChildRecord, ref: SessionActor | SupervisorActor): void {
+  /** @internal A child's incarnation ended (or was stopped from outside). */
+  onChildGone(rec: ChildRecord, ref: SessionActor | SupervisorActor): void {
     if (rec.ref !== ref || rec.ended) return;
     rec.ended = true;
     rec.sub?.unsubscribe();
@@ -568,16 +580,22 @@ export class Supervisor {
   private spawnPending(): void {
     // In batches (a spawn may queue more): shift() per child would be quadratic for large trees.
     while (this.pendingSpawns.length > 0) {
-      for (const { rec, respawn } of this.pendingSpawns.splice(0)) {
-        if (this.machineState() !== 'running' || this.children.get(rec.spec.id) !== rec || !rec.ended)
-          continue;
-        if (respawn) {
-          rec.restarts++;
-          this.log.info({ child: rec.spec.id, restarts: rec.restarts }, `${rec.spec.id}: respawned`);
-        }
-        this.spawn(rec);
+      for (const pending of this.pendingSpawns.splice(0)) {
+        // With a scheduler, thousands of children start in slices, not in one synchronous burst.
+        if (this.scheduler) this.scheduler.submitBackground(spawnLater, this, pending);
+        else this.spawnNow(pending);
       }
     }
+  }
+
+  /** @internal A spawn the machine asked for, unless something since made it moot. */
+  spawnNow({ rec, respawn }: { rec: ChildRecord; respawn: boolean }): void {
+    if (this.machineState() !== 'running' || this.children.get(rec.spec.id) !== rec || !rec.ended) return;
+    if (respawn) {
+      rec.restarts++;
+      this.log.info({ child: rec.spec.id, restarts: rec.restarts }, `${rec.spec.id}: respawned`);
+    }
+    this.spawn(rec);
   }
 
   private siblingsOf(childId: string, strategy: Strategy): string[] {
@@ -682,6 +700,46 @@ export class Supervisor {
     }
     forceStop(this.actor);
   }
+}
+
+/** Watches one incarnation of a session child: one object per child rather than three closures. */
+class SessionWatch {
+  constructor(
+    private readonly sup: Supervisor,
+    private readonly rec: ChildRecord,
+    private readonly ref: SessionActor,
+  ) {}
+
+  next(snap: SnapshotFrom<SessionActor>): void {
+    const c = snap.context;
+    this.sup.onChild(
+      this.rec,
+      this.ref,
+      snap.value,
+      c.attempt,
+      c.lastFailure,
+      c.nextRetryAt,
+      c.reconnectReason,
+      snap.status !== 'active',
+    );
+  }
+
+  error(err: unknown): void {
+    this.sup.onChildError(this.rec, this.ref, err);
+  }
+
+  complete(): void {
+    this.sup.onChildGone(this.rec, this.ref);
+  }
+}
+
+function spawnLater(sup: Supervisor, pending: { rec: ChildRecord; respawn: boolean }): void {
+  sup.spawnNow(pending);
+}
+
+/** The `makeLog` of a child's sessions: a child logger per attempt, made only when one is used. */
+function childLogMaker(log: Logger, child: string): (attempt: number) => Logger {
+  return (attempt) => log.child({ child, attempt });
 }
 
 /**

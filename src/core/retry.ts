@@ -3,12 +3,7 @@ import { parseOptions } from './validate.js';
 
 const nonNegativeMs = z.number().int().nonnegative();
 
-/**
- * The retry policy of a session, as a zod schema with the defaults of DESIGN.md.
- * `maxRetries` counts retries that may follow a failure in one streak: `0` means the first failure
- * is final, `2` means at most three attempts in a row, `null` means unlimited.
- */
-export const RetryPolicySchema = z
+const retryPolicyFields = z
   .object({
     maxRetries: z.number().int().nonnegative().nullable().default(10),
     initialIntervalMs: nonNegativeMs.default(500),
@@ -19,7 +14,17 @@ export const RetryPolicySchema = z
     /** Time a session must stay ready before its failure streak resets; default `initialIntervalMs`. */
     resetAfterMs: nonNegativeMs.optional(),
   })
-  .strict()
+  .strict();
+
+/** The names of the retry policy's fields. */
+export const RETRY_POLICY_FIELDS: readonly string[] = Object.keys(retryPolicyFields.shape);
+
+/**
+ * The retry policy of a session, as a zod schema with the defaults of DESIGN.md.
+ * `maxRetries` counts retries that may follow a failure in one streak: `0` means the first failure
+ * is final, `2` means at most three attempts in a row, `null` means unlimited.
+ */
+export const RetryPolicySchema = retryPolicyFields
   .refine((p) => p.maxIntervalMs >= p.initialIntervalMs, {
     message: 'maxIntervalMs must be at least initialIntervalMs',
     path: ['maxIntervalMs'],

@@ -11,7 +11,7 @@ import {
   type RetryPolicy,
   recordFailure,
 } from '../core/retry.js';
-import { type AttemptEvent, attemptLogic } from './attempt.js';
+import { type AttemptEvent, attemptLogic, type Defer } from './attempt.js';
 
 /**
  * The states of a session machine: `connecting → initializing → ready`, `reconnecting` between
@@ -43,6 +43,11 @@ export interface SessionInput {
   readonly makeLog?: (attempt: number) => Logger;
   /** The first attempt's number (default 1); a respawned child continues its count. */
   readonly firstAttempt?: number;
+  /**
+   * Where the attempt's promise completions are handled (default: at once). A supervisor without a
+   * user clock passes its scheduler's, which handles bursts of them in time slices.
+   */
+  readonly defer?: Defer | undefined;
 }
 
 /** The session machine's context. Read it from `actor.getSnapshot().context`. */
@@ -53,6 +58,7 @@ export interface SessionContextData {
   readonly now: () => number;
   readonly random: RandomSource;
   readonly makeLog: (attempt: number) => Logger;
+  readonly defer: Defer | undefined;
   /** 1, 2, 3 ... monotonic over the session machine's life. */
   readonly attempt: number;
   readonly budget: RetryBudget;
@@ -134,6 +140,7 @@ export const sessionMachine = setup({
         connector: context.connector,
         now: context.now,
         makeLog: context.makeLog,
+        defer: context.defer,
       }),
     }),
     startAttempt: sendTo(ATTEMPT, ({ context }) => ({ type: 'START', attempt: context.attempt })),
@@ -149,8 +156,13 @@ export const sessionMachine = setup({
       readySince: ({ context }) => context.now(),
     }),
     retractHandle: assign({ handle: undefined }),
-    requestReconnect: assign({ delayMs: 0, reconnectReason: ({ event }) => reasonOf(event) }),
-    scheduleRetry: assign({ nextRetryAt: ({ context }) => context.now() + context.delayMs }),
+    // Each action that leads to `reconnecting` also sets when the retry fires (for status()):
+    // one context copy fewer per reconnect than a separate entry action.
+    requestReconnect: assign({
+      delayMs: 0,
+      reconnectReason: ({ event }) => reasonOf(event),
+      nextRetryAt: ({ context }) => context.now(),
+    }),
     /** A retryable failure: count it against the budget and pick the delay. */
     recordFailure: assign(({ context, event }) => {
       const report = failureOf(event, context);
@@ -161,6 +173,7 @@ export const sessionMachine = setup({
         budget: decision.budget,
         readySince: undefined,
         delayMs: decision.retry ? decision.delayMs : 0,
+        nextRetryAt: context.now() + (decision.retry ? decision.delayMs : 0),
         exhausted: !decision.retry,
         reconnectReason: undefined,
       };
@@ -186,6 +199,7 @@ export const sessionMachine = setup({
     now: input.now ?? Date.now,
     random: input.random ?? Math.random,
     makeLog: input.makeLog ?? silentLog,
+    defer: input.defer,
     attempt: input.firstAttempt ?? 1,
     budget: FRESH_BUDGET,
     readySince: undefined,
@@ -263,7 +277,7 @@ export const sessionMachine = setup({
       },
     },
     reconnecting: {
-      entry: ['abandonAttempt', 'scheduleRetry'],
+      entry: 'abandonAttempt',
       always: [
         { guard: 'exhausted', target: 'fatal' },
         { guard: 'noDelay', target: 'connecting', actions: 'nextAttempt' },

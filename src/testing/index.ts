@@ -18,6 +18,11 @@
  * - Jitter: pass `random: seededRandom(seed)` and compute the expected delays with a twin
  *   `seededRandom(seed)` and `backoffDelay`, or use `randomizationFactor: 0` for exact
  *   `initialIntervalMs × multiplier^(k−1)` delays.
+ * - A supervisor with a user clock runs everything at once, as before. Without one it runs bursts
+ *   of work (more than 64 spawns, timer callbacks or attempt completions in one turn of the event
+ *   loop: starting or reconnecting thousands of sessions) in time slices of a few milliseconds,
+ *   yielding to the event loop between them; `flush()` then covers only what fits in the first
+ *   slices, so await states (`sup.waitFor`, {@link waitForChildState}) instead.
  * - Real-time bounds stay real: `sup.waitFor(..., { timeoutMs })`, `sup.stop({ timeoutMs })` and
  *   the wait helpers here use real timers, because they guard the test itself.
  *
