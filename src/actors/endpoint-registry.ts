@@ -1,19 +1,17 @@
 import type { Logger } from 'pino';
-import type { ZodType } from 'zod';
 import { type ErrorCode, isErrorCode, messageOf, WardenError } from '../core/errors.js';
 import type { SystemHealth } from '../core/health.js';
 import {
-  type EndpointHandler,
   type EndpointRegistration,
   endpointPath,
   INSTANCE_ID_PATTERN,
   type InboundRequest,
   type InflightRequest,
   NAME_PATTERN,
-  type RequestContext,
   type ResponseSink,
   type WireError,
 } from '../core/request-plane.js';
+import { Context, type Entry, expire, Inflight, inflightOf } from './inflight.js';
 
 /** Hooks a metrics collector implements (e.g. `createMetrics().observer('tcp')`). */
 export interface RequestObserver {
@@ -45,24 +43,7 @@ export interface EndpointInfo {
   readonly lastError?: WireError;
 }
 
-interface Entry {
-  readonly reg: EndpointRegistration;
-  readonly path: string;
-  readonly handler: EndpointHandler;
-  readonly schema: ZodType | undefined;
-  draining: boolean;
-  readonly inflight: Set<Inflight>;
-  requests: number;
-  errors: number;
-  processingMs: number;
-  lastError: WireError | undefined;
-  log: Logger | undefined;
-}
-
 const ALREADY_DONE: InflightRequest = { cancel() {}, fail() {}, done: Promise.resolve() };
-
-/** The abort reason of a handler whose response ended normally: made once, not per request. */
-const FINISHED = new WardenError('WARDEN_CANCELLED', 'The response has ended');
 
 /** Builds a wire error from anything a handler threw. Messages never include stacks or paths. */
 export function toWireError(err: unknown): WireError {
@@ -83,67 +64,6 @@ export function checkName(kind: string, value: unknown): string {
   return value;
 }
 
-class Inflight implements InflightRequest {
-  /** Made on first use: most handlers never read their signal, and a controller costs per request. */
-  private ctl: AbortController | undefined;
-  readonly done: Promise<void>;
-  finished = false;
-  timer: NodeJS.Timeout | undefined;
-  private resolveDone!: () => void;
-
-  constructor(
-    readonly entry: Entry,
-    readonly sink: ResponseSink,
-    readonly startedAt: number,
-    private readonly registry: EndpointRegistry,
-  ) {
-    this.done = new Promise((resolve) => {
-      this.resolveDone = resolve;
-    });
-  }
-
-  get controller(): AbortController {
-    if (!this.ctl) {
-      this.ctl = new AbortController();
-      // Read after the response ended: the signal must say so.
-      if (this.finished) this.ctl.abort(FINISHED);
-    }
-    return this.ctl;
-  }
-
-  cancel(): void {
-    this.fail({ code: 'WARDEN_CANCELLED', message: 'The caller cancelled the request' });
-  }
-
-  /** Ends the response with an error (once) and aborts the handler. */
-  fail(err: WireError): void {
-    if (this.finished) return;
-    this.controller.abort(new WardenError(err.code, err.message));
-    this.finish(err);
-  }
-
-  finish(err?: WireError): void {
-    if (this.finished) return;
-    this.finished = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.entry.inflight.delete(this);
-    const ms = performance.now() - this.startedAt;
-    this.entry.processingMs += ms;
-    if (err) {
-      this.entry.errors++;
-      this.entry.lastError = err;
-    }
-    this.registry.observer?.requestEnded(this.entry.path, err?.code, ms);
-    try {
-      if (err) this.sink.error(err);
-      else this.sink.end();
-    } finally {
-      if (this.ctl && !this.ctl.signal.aborted) this.ctl.abort(FINISHED);
-      this.resolveDone();
-    }
-  }
-}
-
 /**
  * The endpoints of one transport server, keyed by `namespace/component/endpoint`. It validates
  * registrations, dispatches requests to handlers (schema, deadline, cancel, back-pressure), and
@@ -152,6 +72,11 @@ class Inflight implements InflightRequest {
  */
 export class EndpointRegistry {
   private readonly entries = new Map<string, Entry>();
+  /** The path of the last request, by its parts: most requests go where the previous one went. */
+  private lastNamespace = '';
+  private lastComponent = '';
+  private lastEndpoint = '';
+  private lastPath = '';
   /**
    * True when the observer counts bytes. Transports test it before measuring a body or a chunk, so
    * a server without such an observer does no work per message for it.
@@ -203,7 +128,8 @@ export class EndpointRegistry {
       handler: reg.handler,
       schema: reg.schema,
       draining: false,
-      inflight: new Set(),
+      first: undefined,
+      inflight: 0,
       requests: 0,
       errors: 0,
       processingMs: 0,
@@ -263,7 +189,7 @@ export class EndpointRegistry {
       endpoint: e.reg.endpoint,
       instanceId: e.reg.instanceId,
       draining: e.draining,
-      inflight: e.inflight.size,
+      inflight: e.inflight,
       requests: e.requests,
       errors: e.errors,
       processingMs: e.processingMs,
@@ -285,7 +211,7 @@ export class EndpointRegistry {
   /** Requests in flight over all endpoints. */
   get inflight(): number {
     let n = 0;
-    for (const e of this.entries.values()) n += e.inflight.size;
+    for (const e of this.entries.values()) n += e.inflight;
     return n;
   }
 
@@ -302,7 +228,7 @@ export class EndpointRegistry {
    * arrived, counted as `in` for a registered endpoint when the observer counts bytes.
    */
   dispatch(req: InboundRequest, sink: ResponseSink, bodyBytes?: number): InflightRequest {
-    const path = endpointPath(req.namespace, req.component, req.endpoint);
+    const path = req.path ?? this.pathOf(req);
     const entry = this.entries.get(path);
     if (!entry) {
       sink.error({ code: 'WARDEN_ENDPOINT_NOT_FOUND', message: `No endpoint '${path}' is registered here` });
@@ -326,19 +252,16 @@ export class EndpointRegistry {
     }
     entry.requests++;
     this.observer?.requestStarted(path);
-    const inflight = new Inflight(entry, sink, performance.now(), this);
-    entry.inflight.add(inflight);
+    const inflight = new Inflight(entry, sink, performance.now(), this.observer);
+    inflight.link();
     if (req.deadline !== undefined) {
       const left = req.deadline - Date.now();
-      const exceeded: WireError = {
-        code: 'WARDEN_DEADLINE_EXCEEDED',
-        message: `The request deadline passed (${path})`,
-      };
       if (left <= 0) {
-        inflight.fail(exceeded);
+        expire(inflight);
         return inflight;
       }
-      inflight.timer = setTimeout(() => inflight.fail(exceeded), left);
+      // A shared function and its argument: no closure per request.
+      inflight.timer = setTimeout(expire, left, inflight);
     }
     let body = req.body;
     if (entry.schema) {
@@ -359,26 +282,24 @@ export class EndpointRegistry {
     return inflight;
   }
 
+  /** The registry key of a request (the same string as the last one's when the parts are the same). */
+  private pathOf(req: InboundRequest): string {
+    const { namespace, component, endpoint } = req;
+    if (
+      namespace !== this.lastNamespace ||
+      component !== this.lastComponent ||
+      endpoint !== this.lastEndpoint
+    ) {
+      this.lastNamespace = namespace;
+      this.lastComponent = component;
+      this.lastEndpoint = endpoint;
+      this.lastPath = endpointPath(namespace, component, endpoint);
+    }
+    return this.lastPath;
+  }
+
   private async run(entry: Entry, inflight: Inflight, body: unknown, req: InboundRequest): Promise<void> {
-    let log: Logger | undefined;
-    const registryLog = this.log;
-    const ctx: RequestContext = {
-      get signal() {
-        return inflight.controller.signal;
-      },
-      requestId: req.requestId,
-      namespace: entry.reg.namespace,
-      component: entry.reg.component,
-      endpoint: entry.reg.endpoint,
-      instanceId: entry.reg.instanceId,
-      headers: req.headers,
-      deadline: req.deadline,
-      get log() {
-        entry.log ??= registryLog.child({ endpoint: entry.path });
-        log ??= entry.log.child({ requestId: req.requestId });
-        return log;
-      },
-    };
+    const ctx = new Context(inflight, req, this.log);
     try {
       const result = entry.handler(body, ctx);
       if (result !== null && typeof result === 'object' && Symbol.asyncIterator in result) {
@@ -397,7 +318,7 @@ export class EndpointRegistry {
       } else {
         const value = await result;
         if (!inflight.finished) {
-          const pending = inflight.sink.chunk(value);
+          const pending = inflight.sink.chunk(value, true);
           if (pending) await pending;
         }
       }
@@ -411,16 +332,16 @@ export class EndpointRegistry {
   }
 
   private async drainEntry(entry: Entry, drainMs: number): Promise<void> {
-    if (entry.inflight.size === 0) return;
+    if (entry.inflight === 0) return;
     let timer: NodeJS.Timeout | undefined;
-    const all = Promise.all([...entry.inflight].map((i) => i.done));
+    const all = Promise.all(inflightOf(entry).map((i) => i.done));
     const expired = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), drainMs);
     });
     const timedOut = await Promise.race([all.then(() => false), expired]);
     clearTimeout(timer);
     if (timedOut) {
-      for (const i of [...entry.inflight]) {
+      for (const i of inflightOf(entry)) {
         i.fail({
           code: 'WARDEN_ENDPOINT_DRAINING',
           message: `Endpoint '${entry.path}' was unregistered; drain time (${drainMs} ms) ran out`,

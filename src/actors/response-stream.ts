@@ -11,27 +11,49 @@ export interface CallDriver {
   pause?(paused: boolean): void;
 }
 
+const CANCELLED: WireError = { code: 'WARDEN_CANCELLED', message: 'The caller cancelled the request' };
+const STOPPED_READING: WireError = {
+  code: 'WARDEN_CANCELLED',
+  message: 'The caller stopped reading the response',
+};
+/** No chunk was collected yet. */
+const NONE: unique symbol = Symbol('none');
+
+/** The `timeoutMs` of a call ran out (a shared function: no closure per call). */
+function expire(stream: ResponseStream): void {
+  stream.expired();
+}
+
 /**
  * The client side of one call: an async iterable of response chunks, fed by the transport with
  * `push`, `end` and `error`. It owns the caller-facing promises of every transport: the caller's
  * signal and `timeoutMs` end the call with `WARDEN_CANCELLED` / `WARDEN_DEADLINE_EXCEEDED` (and the
  * server is told), breaking out of the loop cancels, errors arrive as `WardenError` with the
  * server's code, and a reader that falls behind pauses the transport instead of growing memory.
+ *
+ * {@link collect} reads it without the async-iterator protocol (one promise per call instead of
+ * one per chunk and step): that is what `client.request()` uses.
  */
 export class ResponseStream implements AsyncIterable<unknown> {
   /** Epoch ms deadline, or undefined. */
   readonly deadline: number | undefined;
   private readonly queue: unknown[] = [];
-  private waiter: ((v: IteratorResult<unknown>) => void) | undefined;
-  private failWaiter: ((e: unknown) => void) | undefined;
+  private waiter: ((v: IteratorResult<unknown>) => void) | undefined = undefined;
+  private failWaiter: ((e: unknown) => void) | undefined = undefined;
   private ended = false;
-  private failure: WardenError | undefined;
+  private failure: WardenError | undefined = undefined;
   private paused = false;
-  private timer: NodeJS.Timeout | undefined;
-  private driver: CallDriver | undefined;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private driver: CallDriver | undefined = undefined;
   private iterated = false;
-  private readonly onAbort = () =>
-    this.abandon({ code: 'WARDEN_CANCELLED', message: 'The caller cancelled the request' });
+  /** Made only for a call with a signal. */
+  private onAbort: (() => void) | undefined = undefined;
+  /** Read by {@link collect}: chunks are taken as they arrive, the promise settles at the end. */
+  private collecting = false;
+  private first: unknown = NONE;
+  private rest: unknown[] | undefined = undefined;
+  private resolveAll: ((value: unknown) => void) | undefined = undefined;
+  private rejectAll: ((err: unknown) => void) | undefined = undefined;
 
   constructor(
     private readonly opts: CallOptions,
@@ -53,9 +75,17 @@ export class ResponseStream implements AsyncIterable<unknown> {
 
   push(chunk: unknown): void {
     if (this.ended) return;
+    if (this.collecting) {
+      if (this.first === NONE) this.first = chunk;
+      else if (this.rest === undefined) this.rest = [chunk];
+      else this.rest.push(chunk);
+      this.chunkTaken();
+      return;
+    }
     if (this.waiter) {
       const w = this.waiter;
       this.clearWaiters();
+      this.chunkTaken();
       w({ value: chunk, done: false });
       return;
     }
@@ -69,6 +99,17 @@ export class ResponseStream implements AsyncIterable<unknown> {
   end(): void {
     if (this.ended) return;
     this.finish();
+    if (this.collecting) {
+      const resolve = this.resolveAll as (value: unknown) => void;
+      this.resolveAll = undefined;
+      this.rejectAll = undefined;
+      const first = this.first;
+      const rest = this.rest;
+      this.first = NONE;
+      this.rest = undefined;
+      resolve(first === NONE ? undefined : rest === undefined ? first : [first, ...rest]);
+      return;
+    }
     if (this.waiter) {
       const w = this.waiter;
       this.clearWaiters();
@@ -83,6 +124,15 @@ export class ResponseStream implements AsyncIterable<unknown> {
         ? err
         : new WardenError(isErrorCode(err.code) ? err.code : 'WARDEN_HANDLER_ERROR', err.message);
     this.finish();
+    if (this.collecting) {
+      const reject = this.rejectAll as (err: unknown) => void;
+      this.resolveAll = undefined;
+      this.rejectAll = undefined;
+      this.first = NONE;
+      this.rest = undefined;
+      reject(this.failure);
+      return;
+    }
     if (this.failWaiter) {
       const f = this.failWaiter;
       this.clearWaiters();
@@ -97,29 +147,53 @@ export class ResponseStream implements AsyncIterable<unknown> {
     return {
       next: () => this.next(),
       return: async () => {
-        this.abandon({ code: 'WARDEN_CANCELLED', message: 'The caller stopped reading the response' });
+        this.abandon(STOPPED_READING);
         return { value: undefined, done: true };
       },
     };
   }
 
+  /**
+   * Reads the whole response: its single chunk, an array when it streamed several, `undefined` for
+   * none (as {@link collect} does). Like iterating, it sends the request, and works once per call.
+   */
+  collect(): Promise<unknown> {
+    if (this.iterated) {
+      return Promise.reject(new WardenError('WARDEN_INVALID_OPTIONS', 'A call can be iterated only once'));
+    }
+    this.iterated = true;
+    this.collecting = true;
+    const all = new Promise<unknown>((resolve, reject) => {
+      this.resolveAll = resolve;
+      this.rejectAll = reject;
+    });
+    this.begin();
+    return all;
+  }
+
+  /** A chunk was handed to the caller (a transport may return flow-control credit for it). */
+  protected chunkTaken(): void {}
+
+  /** @internal The call's `timeoutMs` ran out. */
+  expired(): void {
+    this.abandon({
+      code: 'WARDEN_DEADLINE_EXCEEDED',
+      message: `No complete response within ${this.opts.timeoutMs} ms`,
+    });
+  }
+
   private begin(): void {
     const signal = this.opts.signal;
-    if (signal?.aborted) {
-      this.onAbort();
-      return;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.abandon(CANCELLED);
+        return;
+      }
+      this.onAbort = () => this.abandon(CANCELLED);
+      signal.addEventListener('abort', this.onAbort, { once: true });
     }
-    signal?.addEventListener('abort', this.onAbort, { once: true });
     if (this.deadline !== undefined) {
-      const left = this.deadline - Date.now();
-      this.timer = setTimeout(
-        () =>
-          this.abandon({
-            code: 'WARDEN_DEADLINE_EXCEEDED',
-            message: `No complete response within ${this.opts.timeoutMs} ms`,
-          }),
-        Math.max(0, left),
-      );
+      this.timer = setTimeout(expire, Math.max(0, this.deadline - Date.now()), this);
     }
     try {
       this.driver?.send();
@@ -139,6 +213,7 @@ export class ResponseStream implements AsyncIterable<unknown> {
         this.paused = false;
         this.driver?.pause?.(false);
       }
+      this.chunkTaken();
       return Promise.resolve({ value, done: false });
     }
     if (this.failure) return Promise.reject(this.failure);
@@ -159,7 +234,7 @@ export class ResponseStream implements AsyncIterable<unknown> {
   private finish(): void {
     this.ended = true;
     if (this.timer) clearTimeout(this.timer);
-    this.opts.signal?.removeEventListener('abort', this.onAbort);
+    if (this.onAbort !== undefined) this.opts.signal?.removeEventListener('abort', this.onAbort);
   }
 
   private clearWaiters(): void {
@@ -169,7 +244,11 @@ export class ResponseStream implements AsyncIterable<unknown> {
 }
 
 /** Reads a whole call: its single chunk, an array when it streamed several, `undefined` for none. */
-export async function collect(stream: AsyncIterable<unknown>): Promise<unknown> {
+export function collect(stream: AsyncIterable<unknown>): Promise<unknown> {
+  return stream instanceof ResponseStream ? stream.collect() : collectIterable(stream);
+}
+
+async function collectIterable(stream: AsyncIterable<unknown>): Promise<unknown> {
   const chunks: unknown[] = [];
   for await (const chunk of stream) chunks.push(chunk);
   return chunks.length === 1 ? chunks[0] : chunks.length === 0 ? undefined : chunks;

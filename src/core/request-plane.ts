@@ -105,6 +105,11 @@ export interface InboundRequest {
   readonly namespace: string;
   readonly component: string;
   readonly endpoint: string;
+  /**
+   * `namespace/component/endpoint` (see {@link endpointPath}), when the transport knows it already
+   * (e.g. from a cache of request paths): the registry then does not build it per request.
+   */
+  readonly path?: string | undefined;
   /** Empty or undefined: any instance. */
   readonly instanceId?: string | undefined;
   readonly requestId: string;
@@ -126,9 +131,11 @@ export interface WireError {
  * `chunk` may return a promise while the transport is back-pressured: the registry awaits it before
  * pulling the next chunk from the handler's iterator, so a slow reader pauses the handler.
  * Exactly one of `end` or `error` is called, once, after zero or more chunks.
+ * `last` is true when the registry will call `end()` right after this chunk (a unary handler's
+ * result), so a transport can send the chunk and the end together without waiting to find out.
  */
 export interface ResponseSink {
-  chunk(value: unknown): void | Promise<void>;
+  chunk(value: unknown, last?: boolean): void | Promise<void>;
   end(): void;
   error(err: WireError): void;
 }

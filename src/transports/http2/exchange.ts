@@ -5,23 +5,27 @@
  * headers, DATA and trailers.
  *
  * The hot path allocates one `Exchange` per stream and no closures: stream listeners are shared
- * functions that find their exchange under a symbol on the stream.
+ * functions that find their exchange under a symbol on the stream. The small chunks of a streamed
+ * response are encoded into one {@link ChunkBatch} and written together.
  */
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { EndpointRegistry } from '../../actors/endpoint-registry.js';
-import { decodeBody } from '../../core/body.js';
+import { BodyKind, decodeBody } from '../../core/body.js';
 import { messageOf, WardenError } from '../../core/errors.js';
-import type { InboundRequest, InflightRequest, ResponseSink, WireError } from '../../core/request-plane.js';
+import type { InflightRequest, ResponseSink, WireError } from '../../core/request-plane.js';
+import { BATCH_BYTES, ChunkBatch } from './chunk-batch.js';
 import {
   ContentTypes,
   END_FRAME,
   encodeChunk,
   encodeErrorFrame,
   encodeFrame,
+  FRAME_HEADER_BYTES,
   Http2Headers,
   httpStatusOf,
   percentEncode,
 } from './codec.js';
+import type { Http2Request } from './request.js';
 
 const NONE: unique symbol = Symbol('none');
 const kExchange: unique symbol = Symbol('warden.exchange');
@@ -61,20 +65,6 @@ export interface ExchangeHost {
   readonly accepting: boolean;
 }
 
-/** The request as the server decoded its headers; `body` is filled in once it has arrived. */
-export interface RequestHead extends InboundRequest {
-  namespace: string;
-  component: string;
-  endpoint: string;
-  instanceId: string | undefined;
-  requestId: string;
-  deadline: number | undefined;
-  headers: Record<string, string>;
-  body: unknown;
-  /** 0 = JSON body, 1 = raw body (see `BodyKind`). */
-  kind: number;
-}
-
 /** First chunks waiting for the end of the current tick, flushed by one shared microtask. */
 let heldFirst: Exchange[] = [];
 let flushQueued = false;
@@ -100,9 +90,12 @@ function onStreamClose(this: ExchangeStream): void {
 
 function ignore(): void {}
 
-function uncork(ex: Exchange): void {
-  ex.uncork();
+function flushLater(ex: Exchange): void {
+  ex.flushLater();
 }
+
+/** Chunks that may take more bytes than this are written on their own, not copied into a batch. */
+const SMALL_CHUNK_BYTES = 4096;
 
 /**
  * Sends an error before any chunk: the HTTP status, `warden-error-code`, and `{ code, message }` as
@@ -136,7 +129,7 @@ export function respondError(
  */
 export class Exchange implements ResponseSink {
   private inflight: InflightRequest | undefined = undefined;
-  private head: RequestHead | undefined = undefined;
+  private head: Http2Request | undefined = undefined;
   private parts: Buffer[] | undefined = undefined;
   private size = 0;
   private finished = false;
@@ -148,8 +141,10 @@ export class Exchange implements ResponseSink {
   private pending: string | Uint8Array | typeof NONE = NONE;
   private trailerError: WireError | undefined = undefined;
   private drainWaiter: (() => void) | undefined = undefined;
-  /** Writes are corked until the next turn of the event loop. */
-  corked = false;
+  /** The small chunks of a streamed response not yet handed to the stream (made on first use). */
+  private batch: ChunkBatch | undefined = undefined;
+  /** A flush of the batch is scheduled for the next turn of the event loop. */
+  private flushScheduled = false;
 
   /** Attaches an exchange to a new stream; it counts in `session.inflight` until the stream closes. */
   constructor(
@@ -160,7 +155,8 @@ export class Exchange implements ResponseSink {
     (stream as ExchangeStream)[kExchange] = this;
     session.inflight++;
     stream.on('error', ignore);
-    stream.once('close', onStreamClose);
+    // 'close' and 'end' come once: plain listeners, no once() wrappers per stream.
+    stream.on('close', onStreamClose);
   }
 
   /** Answers with an error before reading the body (bad route, auth, limits). */
@@ -170,11 +166,11 @@ export class Exchange implements ResponseSink {
   }
 
   /** Reads the body, then dispatches the request to the registry. */
-  read(head: RequestHead, framed: boolean): void {
+  read(head: Http2Request, framed: boolean): void {
     this.head = head;
     this.framed = framed;
     this.stream.on('data', onStreamData);
-    this.stream.once('end', onStreamEnd);
+    this.stream.on('end', onStreamEnd);
   }
 
   onData(data: Buffer): void {
@@ -195,17 +191,21 @@ export class Exchange implements ResponseSink {
 
   onEnd(): void {
     if (this.finished || this.closed) return;
-    const head = this.head as RequestHead;
+    const head = this.head as Http2Request;
     const parts = this.parts;
     const raw =
       parts === undefined ? undefined : parts.length === 1 ? parts[0] : Buffer.concat(parts, this.size);
     this.parts = undefined;
     let body: unknown;
     try {
+      // A raw body reaches the handler as a plain Uint8Array view; JSON is parsed from the Buffer.
       body =
         raw === undefined
           ? decodeBody(head.kind, EMPTY_BODY)
-          : decodeBody(head.kind, new Uint8Array(raw.buffer, raw.byteOffset, raw.length));
+          : decodeBody(
+              head.kind,
+              head.kind === BodyKind.raw ? new Uint8Array(raw.buffer, raw.byteOffset, raw.length) : raw,
+            );
     } catch (err) {
       this.reject('WARDEN_PROTOCOL_ERROR', messageOf(err), 400);
       return;
@@ -226,7 +226,7 @@ export class Exchange implements ResponseSink {
     this.releaseDrain();
   }
 
-  chunk(value: unknown): void | Promise<void> {
+  chunk(value: unknown, last?: boolean): void | Promise<void> {
     if (this.finished || this.closed) return;
     const payload = this.checkSize(encodeChunk(value));
     const registry = this.host.registry;
@@ -235,6 +235,8 @@ export class Exchange implements ResponseSink {
     if (!this.streaming) {
       if (this.pending === NONE) {
         this.pending = payload;
+        // The registry says end() follows at once (a unary result): nothing to wait for.
+        if (last === true) return;
         heldFirst.push(this);
         if (!flushQueued) {
           flushQueued = true;
@@ -253,8 +255,7 @@ export class Exchange implements ResponseSink {
     const stream = this.stream;
     if (this.closed || stream.destroyed) return;
     if (this.streaming) {
-      if (this.framed) stream.end(END_FRAME);
-      else stream.end();
+      this.finishStream(this.framed ? END_FRAME : undefined);
       return;
     }
     const payload = this.pending;
@@ -282,18 +283,22 @@ export class Exchange implements ResponseSink {
     if (!this.streaming && this.pending !== NONE) this.startStream();
     if (!this.streaming) {
       respondError(stream, err);
-    } else if (this.framed) {
-      stream.end(encodeErrorFrame(err));
+      return;
+    }
+    if (this.framed) {
+      this.finishStream(encodeErrorFrame(err));
     } else {
       this.trailerError = err;
-      stream.end();
+      this.finishStream(undefined);
     }
   }
 
-  /** Flushes the chunks written since the last turn of the event loop. */
-  uncork(): void {
-    this.corked = false;
-    if (!this.stream.destroyed) this.stream.uncork();
+  /** Writes the chunks encoded since the last turn of the event loop (one write for all of them). */
+  flushLater(): void {
+    this.flushScheduled = false;
+    if (this.finished || this.stream.destroyed) return;
+    const rest = this.batch?.take();
+    if (rest !== undefined) this.stream.write(rest);
   }
 
   /** Runs after the tick of the first chunk: if the handler has not ended by then, it streams. */
@@ -331,31 +336,62 @@ export class Exchange implements ResponseSink {
     if (first !== NONE) void this.write(first);
   }
 
+  /**
+   * Sends one chunk of a streamed response. Small chunks are encoded straight into the batch and
+   * leave together, one write per turn of the event loop (or per {@link BATCH_BYTES}); a large one
+   * is written on its own, after the batch. Returns a promise while the stream is back-pressured.
+   */
   private write(payload: string | Uint8Array): void | Promise<void> {
     const stream = this.stream;
     if (stream.destroyed) return;
-    let data: Buffer | string;
-    if (this.framed) {
-      data = encodeFrame(payload);
-    } else if (typeof payload === 'string') {
-      data = `${payload}\n`;
-    } else {
+    const text = typeof payload === 'string';
+    if (!this.framed && !text) {
       throw new WardenError(
         'WARDEN_PROTOCOL_ERROR',
         `A raw chunk cannot follow JSON chunks in an ${ContentTypes.ndjson} response; send 'accept: ${ContentTypes.stream}' to receive mixed chunks`,
       );
     }
-    // Coalesce the chunks of one turn of the event loop into one write (node:http2 implements _writev).
-    if (!this.corked) {
-      this.corked = true;
-      stream.cork();
-      setImmediate(uncork, this);
+    // The most bytes the chunk can take: UTF-8 needs at most 3 bytes per UTF-16 unit.
+    const most = (text ? payload.length * 3 : payload.length) + FRAME_HEADER_BYTES;
+    let ok = true;
+    if (most > SMALL_CHUNK_BYTES) {
+      const rest = this.batch?.take();
+      if (rest !== undefined) stream.write(rest);
+      ok = stream.write(this.framed ? encodeFrame(payload) : `${payload as string}\n`);
+    } else {
+      this.batch ??= new ChunkBatch();
+      const batch = this.batch;
+      if (!batch.fits(most)) {
+        const rest = batch.renew();
+        if (rest !== undefined) stream.write(rest);
+      }
+      batch.append(payload, this.framed);
+      if (batch.length >= BATCH_BYTES) {
+        ok = stream.write(batch.take() as Buffer);
+      } else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(flushLater, this);
+      }
+      // Bytes written in an earlier turn are still waiting for the peer's flow-control window.
+      if (stream.writableNeedDrain) ok = false;
     }
-    if (stream.write(data)) return;
+    if (ok) return;
     return new Promise<void>((resolve) => {
       this.drainWaiter = resolve;
       stream.once('drain', () => this.releaseDrain());
     });
+  }
+
+  /** Ends a streamed response: what the batch still holds, then `last` (the end or an error frame). */
+  private finishStream(last: Buffer | undefined): void {
+    const stream = this.stream;
+    const batch = this.batch;
+    if (last !== undefined && batch?.tryAppendBytes(last) === true) last = undefined;
+    const rest = batch?.take();
+    if (rest !== undefined && last !== undefined) stream.write(rest);
+    const tail = last ?? rest;
+    if (tail === undefined) stream.end();
+    else stream.end(tail);
   }
 
   private releaseDrain(): void {

@@ -16,11 +16,12 @@ import { TransportServer, type TransportServerOptions } from '../../actors/trans
 import { BodyKind } from '../../core/body.js';
 import { messageOf } from '../../core/errors.js';
 import { SystemHealthOptionSchema } from '../../core/health.js';
-import { newInstanceId } from '../../core/request-plane.js';
+import { endpointPath, newInstanceId } from '../../core/request-plane.js';
 import { parseOptions } from '../../core/validate.js';
 import { DiscoveryOptionSchema, InstanceMetaSchema } from '../../discovery/discovery.js';
 import { ContentTypes, Http2Headers, parseEndpointUrlPath } from './codec.js';
 import { Exchange, type ExchangeHost } from './exchange.js';
+import { Http2Request, type RequestIds } from './request.js';
 
 /** TLS material of an HTTP/2 server. */
 export interface Http2ServerTlsOptions {
@@ -96,6 +97,8 @@ interface SessionState {
   inflight: number;
 }
 
+type Route = readonly [namespace: string, component: string, endpoint: string, path: string];
+
 function isJsonContentType(type: string | undefined): boolean {
   if (type === undefined || type === ContentTypes.json) return true;
   const semi = type.indexOf(';');
@@ -113,7 +116,7 @@ function isRawContentType(type: string): boolean {
  * `docs/protocol/http2.md`). Cleartext h2c by default, TLS when `tls` is given. Create it with
  * {@link createHttp2Server}.
  */
-export class Http2Server extends TransportServer implements ExchangeHost {
+export class Http2Server extends TransportServer implements ExchangeHost, RequestIds {
   /** Always `'http2'`. */
   readonly transportName = 'http2' as const;
   private readonly options: z.output<typeof Http2ServerOptionsSchema>;
@@ -123,7 +126,8 @@ export class Http2Server extends TransportServer implements ExchangeHost {
   private acceptingFlag = false;
   private readonly requestIdPrefix = newInstanceId();
   private requestCounter = 0;
-  private readonly routes = new Map<string, readonly [string, string, string]>();
+  /** Request path → namespace, component, endpoint and the registry key. */
+  private readonly routes = new Map<string, Route>();
   /** Largest request body and response chunk, in bytes. */
   readonly maxMessageBytes: number;
 
@@ -295,28 +299,31 @@ export class Http2Server extends TransportServer implements ExchangeHost {
     const requestId = headers[Http2Headers.requestId];
     const instanceId = headers[Http2Headers.instanceId];
     ex.read(
-      {
-        namespace: route[0],
-        component: route[1],
-        endpoint: route[2],
-        instanceId: typeof instanceId === 'string' ? instanceId : undefined,
-        requestId: typeof requestId === 'string' && requestId !== '' ? requestId : this.nextRequestId(),
+      new Http2Request(
+        route[0],
+        route[1],
+        route[2],
+        route[3],
+        typeof instanceId === 'string' ? instanceId : undefined,
+        typeof requestId === 'string' && requestId !== '' ? requestId : undefined,
         deadline,
-        headers: this.handlerHeaders(headers),
-        body: undefined,
         kind,
-      },
+        headers,
+        this.expectedAuth !== undefined,
+        this,
+      ),
       headers.accept?.includes(ContentTypes.stream) === true,
     );
   };
 
   /** Parses a request path, remembering the few paths a server sees over and over. */
-  private route(path: string | undefined): readonly [string, string, string] | undefined {
+  private route(path: string | undefined): Route | undefined {
     if (path === undefined) return undefined;
     let route = this.routes.get(path);
     if (route === undefined) {
-      route = parseEndpointUrlPath(path);
-      if (route === undefined) return undefined;
+      const parts = parseEndpointUrlPath(path);
+      if (parts === undefined) return undefined;
+      route = [parts[0], parts[1], parts[2], endpointPath(parts[0], parts[1], parts[2])];
       if (this.routes.size >= ROUTE_CACHE_SIZE) this.routes.clear();
       this.routes.set(path, route);
     }
@@ -324,7 +331,7 @@ export class Http2Server extends TransportServer implements ExchangeHost {
   }
 
   /** A request id for a caller that sent none: unique per server, cheaper than a UUID per request. */
-  private nextRequestId(): string {
+  nextRequestId(): string {
     this.requestCounter++;
     return `${this.requestIdPrefix}-${this.requestCounter.toString(36)}`;
   }
@@ -337,18 +344,6 @@ export class Http2Server extends TransportServer implements ExchangeHost {
     return given.length === expected.length
       ? timingSafeEqual(given, expected)
       : !timingSafeEqual(given, given);
-  }
-
-  /** Request headers as handlers see them: no pseudo-headers, no token; repeated values joined. */
-  private handlerHeaders(headers: IncomingHttpHeaders): Record<string, string> {
-    const out: Record<string, string> = {};
-    const hideAuth = this.expectedAuth !== undefined;
-    for (const name in headers) {
-      if (name.charCodeAt(0) === 58 /* ':' */ || (hideAuth && name === 'authorization')) continue;
-      const value = headers[name];
-      if (value !== undefined) out[name] = typeof value === 'string' ? value : value.join(', ');
-    }
-    return out;
   }
 }
 

@@ -19,6 +19,7 @@ import {
 } from './codec.js';
 import { FrameConnection } from './connection.js';
 import type { TcpClientConfig } from './options.js';
+import { StreamTable } from './stream-table.js';
 
 /** What a client connection needs from its client. */
 export interface ConnectionOwner {
@@ -34,7 +35,8 @@ export interface CallSender {
  * A call's response stream, which is also its own driver (one object per call, no closures): it
  * sends the request when iteration starts, cancels the stream, and grants the server credit as
  * the caller consumes chunks — each chunk's frame size is remembered in arrival order and returned
- * once the caller has taken it (the last chunk of a stream needs no credit and is not counted).
+ * once the caller has taken it (the last chunk of a stream needs no credit and is not counted),
+ * whether it iterates or collects the call.
  */
 export class TcpResponseStream extends ResponseStream implements CallDriver {
   call: ClientCall | undefined;
@@ -67,12 +69,8 @@ export class TcpResponseStream extends ResponseStream implements CallDriver {
     this.push(chunk);
   }
 
-  override [Symbol.asyncIterator](): AsyncIterator<unknown> {
-    return new CreditIterator(super[Symbol.asyncIterator](), this);
-  }
-
-  /** The caller took the oldest chunk not yet taken. */
-  consumed(): void {
+  /** The caller took the oldest chunk not yet taken: return its credit. */
+  protected override chunkTaken(): void {
     const sizes = this.sizes;
     if (sizes === undefined || this.sizesHead >= sizes.length) return;
     const size = sizes[this.sizesHead++] as number;
@@ -81,27 +79,6 @@ export class TcpResponseStream extends ResponseStream implements CallDriver {
       this.sizesHead = 0;
     }
     this.call?.consumed(size);
-  }
-}
-
-/** The caller's iterator: the stream's own, telling the stream of every chunk taken. */
-class CreditIterator implements AsyncIterator<unknown> {
-  private readonly onStep = (step: IteratorResult<unknown>): IteratorResult<unknown> => {
-    if (step.done !== true) this.stream.consumed();
-    return step;
-  };
-
-  constructor(
-    private readonly inner: AsyncIterator<unknown>,
-    private readonly stream: TcpResponseStream,
-  ) {}
-
-  next(): Promise<IteratorResult<unknown>> {
-    return this.inner.next().then(this.onStep);
-  }
-
-  return(): Promise<IteratorResult<unknown>> {
-    return this.inner.return ? this.inner.return() : Promise.resolve({ value: undefined, done: true });
   }
 }
 
@@ -131,7 +108,7 @@ export class ClientCall {
 
 /** One socket to one address, shared by every call to it. */
 export class ClientConnection extends FrameConnection {
-  private readonly calls = new Map<number, ClientCall>();
+  private readonly calls = new StreamTable<ClientCall>();
   private nextId = 0;
   private connected = false;
   /** The peer's limit once its HELLO arrived. */
@@ -280,7 +257,7 @@ export class ClientConnection extends FrameConnection {
     if (reason.code === 'WARDEN_PROTOCOL_ERROR' || reason.code === 'WARDEN_UNAUTHORIZED') {
       this.log.warn({ address: this.address, code: reason.code }, reason.message);
     }
-    const calls = [...this.calls.values()];
+    const calls = this.calls.values();
     this.calls.clear();
     for (const call of calls) {
       if (!call.live) continue;

@@ -15,7 +15,7 @@ import {
   checkSize,
   TcpResponseStream,
 } from './client-connection.js';
-import { encodeRequestHead, ZERO_COPY_BYTES } from './codec.js';
+import { encodeRequestHead, RouteBytes, ZERO_COPY_BYTES } from './codec.js';
 import { type TcpClientConfig, type TcpClientOptions, TcpClientOptionsSchema } from './options.js';
 
 /** Where to dial, parsed from `tcp://host:port` or `tls://host:port`. */
@@ -52,6 +52,8 @@ export class TcpClient implements RequestPlaneClient, ConnectionOwner, CallSende
   /** Request ids are this client's random prefix and a counter: unique, and cheaper than a UUID per call. */
   private readonly idPrefix = `${randomBytes(6).toString('hex')}-`;
   private idCounter = 0;
+  /** The last target's encoded path, copied into the next REQUEST to the same target. */
+  private readonly route = new RouteBytes();
 
   constructor(options: TcpClientOptions = {}) {
     this.config = parseOptions(TcpClientOptionsSchema, options, 'TCP client options');
@@ -119,6 +121,7 @@ export class TcpClient implements RequestPlaneClient, ConnectionOwner, CallSende
       encoded.kind,
       encoded.bytes,
       !detached,
+      this.route,
     );
     // Checked before dialling: an oversized body never leaves this process.
     checkSize(frame, this.config.maxMessageBytes);

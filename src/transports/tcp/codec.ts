@@ -204,9 +204,51 @@ export function encodeRequest(
 }
 
 /**
+ * The encoded namespace, component, endpoint and instance id of the last REQUEST an encoder wrote
+ * (see {@link encodeRequestHead}): a client calls the same few targets over and over, so the bytes
+ * are copied in rather than encoded again.
+ */
+export class RouteBytes {
+  namespace = '';
+  component = '';
+  endpoint = '';
+  instanceId = '';
+  bytes: Buffer | undefined = undefined;
+
+  /** The four fields of `head` as they are written (each a `str`), encoded once per target. */
+  of(head: RequestHead): Buffer {
+    const bytes = this.bytes;
+    if (
+      bytes !== undefined &&
+      head.namespace === this.namespace &&
+      head.component === this.component &&
+      head.endpoint === this.endpoint &&
+      head.instanceId === this.instanceId
+    ) {
+      return bytes;
+    }
+    const ns = strBytes(head.namespace, 'namespace');
+    const comp = strBytes(head.component, 'component');
+    const ep = strBytes(head.endpoint, 'endpoint');
+    const inst = strBytes(head.instanceId, 'instance id');
+    const out = Buffer.allocUnsafe(8 + ns + comp + ep + inst);
+    let off = writeStr(out, 0, head.namespace, ns);
+    off = writeStr(out, off, head.component, comp);
+    off = writeStr(out, off, head.endpoint, ep);
+    writeStr(out, off, head.instanceId, inst);
+    this.namespace = head.namespace;
+    this.component = head.component;
+    this.endpoint = head.endpoint;
+    this.instanceId = head.instanceId;
+    this.bytes = out;
+    return out;
+  }
+}
+
+/**
  * Encodes a REQUEST frame's bytes up to its body, with a length field that counts the body; the
  * body itself follows in the next write (no copy). With `inline`, the body is copied in and the
- * result is the whole frame.
+ * result is the whole frame. `route` remembers the encoded target between calls.
  */
 export function encodeRequestHead(
   streamId: number,
@@ -214,13 +256,26 @@ export function encodeRequestHead(
   bodyKind: BodyKind,
   body: Uint8Array,
   inline = false,
+  route?: RouteBytes,
 ): Buffer {
-  const ns = strBytes(head.namespace, 'namespace');
-  const comp = strBytes(head.component, 'component');
-  const ep = strBytes(head.endpoint, 'endpoint');
-  const inst = strBytes(head.instanceId, 'instance id');
+  let routeBytes: Buffer | undefined;
+  let ns = 0;
+  let comp = 0;
+  let ep = 0;
+  let inst = 0;
+  let routeLength: number;
+  if (route !== undefined) {
+    routeBytes = route.of(head);
+    routeLength = routeBytes.length;
+  } else {
+    ns = strBytes(head.namespace, 'namespace');
+    comp = strBytes(head.component, 'component');
+    ep = strBytes(head.endpoint, 'endpoint');
+    inst = strBytes(head.instanceId, 'instance id');
+    routeLength = 8 + ns + comp + ep + inst;
+  }
   const rid = strBytes(head.requestId, 'request id');
-  let size = 15 + 10 + ns + comp + ep + inst + rid;
+  let size = 15 + 2 + routeLength + rid;
   let names: string[] | undefined;
   let values: string[] | undefined;
   let sizes: number[] | undefined;
@@ -251,10 +306,16 @@ export function encodeRequestHead(
   buf.writeUInt32BE(head.window, 18);
   buf[22] = bodyKind;
   buf.writeUInt16BE(count, 23);
-  let off = writeStr(buf, 25, head.namespace, ns);
-  off = writeStr(buf, off, head.component, comp);
-  off = writeStr(buf, off, head.endpoint, ep);
-  off = writeStr(buf, off, head.instanceId, inst);
+  let off: number;
+  if (routeBytes !== undefined) {
+    buf.set(routeBytes, 25);
+    off = 25 + routeBytes.length;
+  } else {
+    off = writeStr(buf, 25, head.namespace, ns);
+    off = writeStr(buf, off, head.component, comp);
+    off = writeStr(buf, off, head.endpoint, ep);
+    off = writeStr(buf, off, head.instanceId, inst);
+  }
   off = writeStr(buf, off, head.requestId, rid);
   if (names !== undefined && values !== undefined && sizes !== undefined) {
     for (let i = 0; i < count; i++) {

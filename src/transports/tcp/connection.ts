@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { WireError } from '../../core/request-plane.js';
-import { encodeError, encodePing, type Frame, FrameType } from './codec.js';
+import { encodeError, encodePing, type Frame, FrameType, ZERO_COPY_BYTES } from './codec.js';
 import { FrameDecoder, type FrameHandler } from './decoder.js';
 
 /** Frames queued before a flush is forced at once rather than at the end of the tick. */
@@ -31,7 +31,7 @@ export abstract class FrameConnection implements FrameHandler {
   private queued = 0;
   /** The frame queued last, while it is still unwritten (so END_STREAM may still be set on it). */
   private lastFrame: Buffer | undefined;
-  /** A large body is queued: write the queue as it is (writev) rather than copy it into one buffer. */
+  /** A large frame or body is queued: it is written as it is, not copied into one buffer. */
   private queuedLarge = false;
   private flushScheduled = false;
   private readonly drainWaiters: Array<() => void> = [];
@@ -92,6 +92,7 @@ export abstract class FrameConnection implements FrameHandler {
     if (this.closed) return;
     this.queue.push(frame);
     this.queued += frame.length;
+    if (frame.length >= ZERO_COPY_BYTES) this.queuedLarge = true;
     if (body !== undefined) {
       this.queue.push(body);
       this.queued += body.length;
@@ -122,13 +123,29 @@ export abstract class FrameConnection implements FrameHandler {
     this.queued = 0;
     this.queuedLarge = false;
     if (queue.length === 1) this.socket.write(queue[0] as Uint8Array);
-    // Small frames are copied into one buffer (cheaper than many write requests); large bodies are
-    // not copied at all: a fresh large buffer per flush would only feed the garbage collector.
-    else if (bytes <= FLUSH_BYTES && !large) this.socket.write(Buffer.concat(queue, bytes));
+    // Small frames are copied into one buffer (far cheaper than a write request each: a stream's
+    // chunks of one tick may be a thousand frames); large frames and bodies are not copied at all.
+    else if (!large) this.socket.write(Buffer.concat(queue, bytes));
     else {
-      this.socket.cork();
-      for (const b of queue) this.socket.write(b);
-      this.socket.uncork();
+      const socket = this.socket;
+      socket.cork();
+      let run = 0;
+      let runBytes = 0;
+      for (let i = 0; i <= queue.length; i++) {
+        const b = queue[i];
+        if (b !== undefined && b.length < ZERO_COPY_BYTES) {
+          run++;
+          runBytes += b.length;
+          continue;
+        }
+        // A run of small frames before this large one (or the end) leaves as one buffer.
+        if (run === 1) socket.write(queue[i - 1] as Uint8Array);
+        else if (run > 1) socket.write(Buffer.concat(queue.slice(i - run, i), runBytes));
+        run = 0;
+        runBytes = 0;
+        if (b !== undefined) socket.write(b);
+      }
+      socket.uncork();
     }
   }
 

@@ -71,6 +71,14 @@ export class FrameDecoder {
   // Parse cursor over the payload being decoded (fields, not a closure, so parsing allocates nothing).
   private pos = 0;
   private end = 0;
+  /**
+   * The namespace, component and endpoint of the last REQUEST, with their bytes: a connection calls
+   * the same few endpoints over and over, so the next REQUEST's strings are reused, not decoded again.
+   */
+  private routeBytes: Buffer | undefined = undefined;
+  private routeNamespace = '';
+  private routeComponent = '';
+  private routeEndpoint = '';
 
   constructor(
     private readonly handler: FrameHandler,
@@ -307,9 +315,10 @@ export class FrameDecoder {
     this.pos = p + 12;
     const bodyKind = this.bodyKind(buf);
     const count = this.u16(buf, 'header count');
-    const namespace = this.str(buf, 'namespace');
-    const component = this.str(buf, 'component');
-    const endpoint = this.str(buf, 'endpoint');
+    this.route(buf);
+    const namespace = this.routeNamespace;
+    const component = this.routeComponent;
+    const endpoint = this.routeEndpoint;
     const instanceId = this.str(buf, 'instance id');
     const requestId = this.str(buf, 'request id');
     let headers = EMPTY_HEADERS;
@@ -339,6 +348,39 @@ export class FrameDecoder {
       bodyKind,
       body: buf.subarray(p, this.end),
     };
+  }
+
+  /** Reads a REQUEST's namespace, component and endpoint into the route fields. */
+  private route(buf: Buffer): void {
+    const start = this.pos;
+    const a = this.u16(buf, 'namespace');
+    this.need(a, 'namespace');
+    this.pos += a;
+    const b = this.u16(buf, 'component');
+    this.need(b, 'component');
+    this.pos += b;
+    const c = this.u16(buf, 'endpoint');
+    this.need(c, 'endpoint');
+    this.pos += c;
+    const end = this.pos;
+    const cached = this.routeBytes;
+    if (cached !== undefined && cached.length === end - start) {
+      let same = true;
+      for (let i = 0; i < cached.length; i++) {
+        if (cached[i] !== buf[start + i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return;
+    }
+    let at = start + 2;
+    this.routeNamespace = a === 0 ? '' : buf.toString('utf8', at, at + a);
+    at += a + 2;
+    this.routeComponent = b === 0 ? '' : buf.toString('utf8', at, at + b);
+    at += b + 2;
+    this.routeEndpoint = c === 0 ? '' : buf.toString('utf8', at, at + c);
+    this.routeBytes = Buffer.from(buf.subarray(start, end));
   }
 
   private errorFrame(buf: Buffer, streamId: number): ErrorFrame {

@@ -27,6 +27,7 @@ import {
 } from './codec.js';
 import { FrameConnection } from './connection.js';
 import type { TcpServerConfig } from './options.js';
+import { StreamTable } from './stream-table.js';
 
 /** What a server connection needs from its server. */
 export interface ConnectionOwner {
@@ -70,6 +71,8 @@ class ServerStream implements ResponseSink {
   inflight: InflightRequest | undefined;
   private credit: number;
   private last: Buffer | undefined;
+  /** The last chunk went out flagged END_STREAM: `end()` sends nothing more. */
+  private endSent = false;
   private waiter: (() => void) | undefined;
   /** `wake` bound, made only for a stream that ever waits on `drain` (most never do). */
   private wakeFn: (() => void) | undefined;
@@ -82,7 +85,7 @@ class ServerStream implements ResponseSink {
     this.credit = window === UNLIMITED_WINDOW ? Number.POSITIVE_INFINITY : window;
   }
 
-  chunk(value: unknown): void | Promise<void> {
+  chunk(value: unknown, last?: boolean): void | Promise<void> {
     if (!this.open) return;
     // Large byte chunks go as a head and the caller's bytes, uncopied (written as they are).
     const big = value instanceof Uint8Array && value.length >= ZERO_COPY_BYTES;
@@ -96,18 +99,25 @@ class ServerStream implements ResponseSink {
         `A response chunk of ${length} bytes is larger than the limit of ${limit} bytes; send smaller chunks`,
       );
     }
+    // The registry ends the response right after this chunk: it carries END_STREAM itself.
+    if (last === true) frame[5] = FrameFlags.END_STREAM;
     // A CHUNK may leave only while the stream has credit (a REQUEST may open with a window of 0).
-    if (this.credit <= 0) return this.ready().then(() => this.send(frame, body));
-    return this.send(frame, body);
+    if (this.credit <= 0) return this.ready().then(() => this.send(frame, body, last === true));
+    return this.send(frame, body, last === true);
   }
 
-  private send(frame: Buffer, body: Uint8Array | undefined): void | Promise<void> {
+  private send(frame: Buffer, body: Uint8Array | undefined, last: boolean): void | Promise<void> {
     if (!this.open) return;
     this.conn.write(frame, body);
     this.last = frame;
     const size = frame.length + (body?.length ?? 0);
     const registry = this.conn.registry;
     if (registry.countsBytes) registry.sent(this.inflight, size - CHUNK_OVERHEAD);
+    // Nothing follows the last chunk: no credit or drain to wait for before end().
+    if (last) {
+      this.endSent = true;
+      return;
+    }
     // Credit counts whole CHUNK frames (CHUNK_OVERHEAD + body), as the client returns it.
     this.credit -= size;
     if (this.credit > 0 && !this.conn.needsDrain) return;
@@ -116,6 +126,7 @@ class ServerStream implements ResponseSink {
 
   end(): void {
     if (!this.close()) return;
+    if (this.endSent) return;
     const last = this.last;
     // The last chunk is still queued: flag it END_STREAM instead of sending an END frame.
     if (last !== undefined && this.conn.isLastQueued(last)) last[5] = FrameFlags.END_STREAM;
@@ -179,7 +190,7 @@ export class ServerConnection extends FrameConnection {
   /** The server's endpoints (its streams count their response bytes there). */
   readonly registry: EndpointRegistry;
   private authed = false;
-  private readonly streams = new Map<number, ServerStream>();
+  private readonly streams = new StreamTable<ServerStream>();
   private handshakeTimer: NodeJS.Timeout | undefined;
   private connLog: Logger | undefined;
 
@@ -266,7 +277,7 @@ export class ServerConnection extends FrameConnection {
     this.server.connectionClosed(this);
     if (error && error !== STOPPING) this.log.debug({ code: error.code }, error.message);
     if (this.streams.size === 0) return;
-    const streams = [...this.streams.values()];
+    const streams = this.streams.values();
     this.streams.clear();
     // The caller is gone with its connection: abort the handlers (nothing more can be written).
     const gone: WireError = {

@@ -10,11 +10,13 @@ import {
   encodeJsonChunk,
   encodePing,
   encodeRequest,
+  encodeRequestHead,
   encodeWindow,
   type Frame,
   FrameType,
   HEADER_BYTES,
   type RequestFrame,
+  RouteBytes,
 } from '../../../src/transports/tcp/codec.js';
 import { FrameDecoder } from '../../../src/transports/tcp/decoder.js';
 
@@ -400,6 +402,35 @@ describe('tcp codec: properties', () => {
         },
       ),
       { numRuns: 500 },
+    );
+  });
+
+  it('writes the same REQUEST bytes with a remembered route as without, whatever the order of targets', () => {
+    const name = fc.constantFrom('a', 'ns', 'comp', 'echo', 'é', '');
+    const target = fc.record({
+      namespace: name,
+      component: name,
+      endpoint: name,
+      instanceId: fc.constantFrom('', '0123456789abcdef'),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(target, fc.string({ maxLength: 12 })), { minLength: 1, maxLength: 12 }),
+        (calls) => {
+          const route = new RouteBytes();
+          for (const [t, requestId] of calls) {
+            const head = { ...t, deadline: 5, window: 1024, requestId, headers: { a: 'b' } };
+            const body = Buffer.from('"x"');
+            expect(encodeRequestHead(3, head, 0, body, true, route)).toEqual(
+              encodeRequestHead(3, head, 0, body, true),
+            );
+            expect(encodeRequestHead(3, head, 1, body, false, route)).toEqual(
+              encodeRequestHead(3, head, 1, body, false),
+            );
+          }
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 });
