@@ -10,7 +10,8 @@
  * nats.js's mux) is printed beside it. Scenarios: unary echo of 64 B and 16 KiB raw bodies at
  * concurrency 1 and 64, and a stream of 1,000 64-byte chunks at concurrency 1. Each prints
  * requests (or streams) per second and p50/p99 latency for warden, the baseline and `request()`,
- * and warden's ratio to the baseline.
+ * warden's ratio to the baseline, and the CPU time per request of the bench and server processes
+ * for warden and the baseline (steadier than throughput when other work shares the machine).
  *
  * Method: after a warm-up of each system, `--rounds` rounds of `--round-ms` each; within a round
  * every system runs once, the order alternating from round to round, so drift on a shared machine
@@ -80,7 +81,10 @@ async function serve(url: string): Promise<void> {
   process.send?.('ready');
   process.once('disconnect', () => process.exit(0));
   process.on('message', async (m) => {
-    if (m === 'stop') {
+    if (m === 'cpu') {
+      const u = process.cpuUsage();
+      process.send?.({ cpuMs: (u.user + u.system) / 1000 });
+    } else if (m === 'stop') {
       await server.stop({ drainMs: 100 });
       await nc.close();
       process.exit(0);
@@ -155,6 +159,11 @@ export interface NatsBenchFigures {
   readonly p50: number;
   /** 99th-percentile latency, ms. */
   readonly p99: number;
+  /**
+   * CPU time per request (or stream) of the bench process and the server process together, µs:
+   * steadier than throughput on a shared machine (nats-server's own CPU is not included).
+   */
+  readonly cpuUs: number;
 }
 
 /** One scenario's result: medians over the rounds, and every round as measured. */
@@ -175,6 +184,8 @@ export interface NatsBenchRow {
   readonly ratio: number;
   /** Median over the rounds of warden ÷ baseline p99 within the same round. */
   readonly p99Ratio: number;
+  /** Median over the rounds of warden ÷ baseline CPU per request (bench and server process). */
+  readonly cpuRatio: number;
   /** Median over the rounds of warden ÷ bare `request()` throughput (unary scenarios only). */
   readonly requestRatio: number | undefined;
   /** Every round, in order, for whoever wants to see the spread. */
@@ -227,14 +238,44 @@ async function drive(op: () => Promise<unknown>, concurrency: number, ms: number
   return latencies;
 }
 
-async function round(op: () => Promise<unknown>, concurrency: number, ms: number): Promise<NatsBenchFigures> {
+/** CPU ms used so far by this process and by the server process. */
+type CpuReader = () => Promise<number>;
+
+async function round(
+  op: () => Promise<unknown>,
+  concurrency: number,
+  ms: number,
+  cpu: CpuReader,
+): Promise<NatsBenchFigures> {
+  const cpu0 = await cpu();
   const t0 = performance.now();
   const latencies = await drive(op, concurrency, ms);
   const elapsed = (performance.now() - t0) / 1000;
+  const cpuMs = (await cpu()) - cpu0;
   latencies.sort((a, b) => a - b);
   const at = (q: number): number =>
     latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
-  return { perSecond: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
+  return {
+    perSecond: latencies.length / elapsed,
+    p50: at(0.5),
+    p99: at(0.99),
+    cpuUs: (cpuMs * 1000) / latencies.length,
+  };
+}
+
+/** Reads the CPU time of this process and of `child` (which answers `'cpu'` with `{ cpuMs }`). */
+function cpuReader(child: ChildProcess): CpuReader {
+  return () =>
+    new Promise((resolveCpu) => {
+      const onMessage = (m: unknown) => {
+        if (typeof m !== 'object' || m === null || !('cpuMs' in m)) return;
+        child.off('message', onMessage);
+        const own = process.cpuUsage();
+        resolveCpu((own.user + own.system) / 1000 + Number((m as { cpuMs: number }).cpuMs));
+      };
+      child.on('message', onMessage);
+      child.send('cpu');
+    });
 }
 
 function medianOf(rounds: readonly NatsBenchFigures[]): NatsBenchFigures {
@@ -242,6 +283,7 @@ function medianOf(rounds: readonly NatsBenchFigures[]): NatsBenchFigures {
     perSecond: median(rounds.map((r) => r.perSecond)),
     p50: median(rounds.map((r) => r.p50)),
     p99: median(rounds.map((r) => r.p99)),
+    cpuUs: median(rounds.map((r) => r.cpuUs)),
   };
 }
 
@@ -262,6 +304,7 @@ async function compare(
   ops: readonly (() => Promise<unknown>)[],
   concurrency: number,
   opts: { rounds: number; roundMs: number; warmupMs: number },
+  cpu: CpuReader,
 ): Promise<NatsBenchFigures[][]> {
   for (const op of ops) await drive(op, concurrency, opts.warmupMs);
   const results: NatsBenchFigures[][] = ops.map(() => []);
@@ -270,7 +313,7 @@ async function compare(
     if (r % 2 === 1) order.reverse();
     for (const i of order) {
       (results[i] as NatsBenchFigures[]).push(
-        await round(ops[i] as () => Promise<unknown>, concurrency, opts.roundMs),
+        await round(ops[i] as () => Promise<unknown>, concurrency, opts.roundMs, cpu),
       );
     }
   }
@@ -297,6 +340,7 @@ export async function runNatsBench(options: NatsBenchOptions = {}): Promise<Nats
   const log = options.log ?? (() => {});
   const nats = await startNatsServer();
   const child = await spawnServer(nats.url);
+  const cpu = cpuReader(child);
   const client = createNatsClient({ servers: nats.url });
   const nc = await connect({ servers: nats.url });
   const rows: NatsBenchRow[] = [];
@@ -353,7 +397,7 @@ export async function runNatsBench(options: NatsBenchOptions = {}): Promise<Nats
     for (const s of scenarios) {
       if (options.only && !s.name.includes(options.only)) continue;
       const ops = s.request ? [s.warden, s.baseline, s.request] : [s.warden, s.baseline];
-      const [w, b, r] = (await compare(ops, s.concurrency, opts)) as [
+      const [w, b, r] = (await compare(ops, s.concurrency, opts, cpu)) as [
         NatsBenchFigures[],
         NatsBenchFigures[],
         NatsBenchFigures[] | undefined,
@@ -367,6 +411,7 @@ export async function runNatsBench(options: NatsBenchOptions = {}): Promise<Nats
         request: r ? medianOf(r) : undefined,
         ratio: pairedRatio(w, b, (f) => f.perSecond),
         p99Ratio: pairedRatio(w, b, (f) => f.p99),
+        cpuRatio: pairedRatio(w, b, (f) => f.cpuUs),
         requestRatio: r ? pairedRatio(w, r, (f) => f.perSecond) : undefined,
         rounds: { warden: w, baseline: b, request: r },
       };
@@ -412,6 +457,8 @@ export function formatNatsBench(run: NatsBenchRun): string {
     'p50 / p99 ms',
     'ratio',
     'p99 ratio',
+    'CPU µs warden / bare',
+    'CPU ratio',
     'bare request()',
     'p50 / p99 ms',
     'warden ÷ request()',
@@ -424,6 +471,8 @@ export function formatNatsBench(run: NatsBenchRun): string {
     `${ms(r.baseline.p50)} / ${ms(r.baseline.p99)}`,
     times(r.ratio),
     times(r.p99Ratio),
+    `${fmt(r.warden.cpuUs, 1)} / ${fmt(r.baseline.cpuUs, 1)}`,
+    times(r.cpuRatio),
     r.request ? `${fmt(r.request.perSecond)} ${r.unit}` : '—',
     r.request ? `${ms(r.request.p50)} / ${ms(r.request.p99)}` : '—',
     times(r.requestRatio),
@@ -451,6 +500,8 @@ export function formatNatsBench(run: NatsBenchRun): string {
     'bare pub = bare publish with one reply subscription per client and correlation ids (the baseline);',
     'bare request() = nats.js request(), printed beside it. Figures are medians over the rounds; ratio and',
     'p99 ratio are medians of the per-round ratios warden ÷ bare pub (each round measures both back to back).',
+    'CPU µs = CPU time of the bench (client) process and the server process per request or stream, nats-server',
+    'not included; CPU ratio = median of the per-round ratios warden ÷ bare pub (lower is better).',
     '',
     ...verdicts,
   ].join('\n');

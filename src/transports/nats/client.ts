@@ -9,33 +9,31 @@ import {
   createInbox,
   type Msg,
   type NatsConnection,
-  nuid,
   type Subscription,
 } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { z } from 'zod';
-import { checkName } from '../../actors/endpoint-registry.js';
-import { collect, ResponseStream } from '../../actors/response-stream.js';
-import { type BodyKind, encodeBody } from '../../core/body.js';
+import { ResponseStream } from '../../actors/response-stream.js';
 import { messageOf, WardenError } from '../../core/errors.js';
-import {
-  type CallOptions,
-  type CallTarget,
-  INSTANCE_ID_PATTERN,
-  type RequestPlaneClient,
-} from '../../core/request-plane.js';
+import type { CallOptions, CallTarget, RequestPlaneClient } from '../../core/request-plane.js';
 import { parseOptions } from '../../core/validate.js';
 import { type CallHost, NatsCall } from './call.js';
+import { CallTable } from './call-table.js';
+import { cancelSubject, DEFAULT_PREFIX, PREFIX_PATTERN } from './codec.js';
 import {
-  cancelSubject,
-  DEFAULT_PREFIX,
-  MessageType,
-  NatsHeader,
-  PREFIX_PATTERN,
-  requestSubject,
-} from './codec.js';
-import { encodedHeaders, messageHeaders, requestHeaders, userHeaderLines } from './headers.js';
+  broadcastCancel,
+  Code,
+  controlFrame,
+  type EncodedValue,
+  encodeRequest,
+  encodeValue,
+  prefersHeaders,
+} from './compact.js';
+import { Deadlines } from './deadlines.js';
+import { headerLines, requestHeaders, userHeaderList } from './headers.js';
+import { SubjectCache } from './subjects.js';
+import { UnaryResult } from './unary.js';
 
 /** Options of {@link createNatsClient}. Give `connection` or `servers`, or neither to dial the first target's address. */
 export interface NatsClientOptions {
@@ -77,15 +75,15 @@ export class NatsClient implements RequestPlaneClient, CallHost {
   private readonly owned: boolean;
   private inbox = '';
   private sub: Subscription | undefined;
-  private readonly calls = new Map<string, NatsCall>();
+  private readonly calls = new CallTable<NatsCall>();
+  private readonly subjects: SubjectCache;
+  private readonly deadlines = new Deadlines();
   private nextId = 0;
   private closed = false;
   /** Why calls cannot be made now (disconnected, connection closed); undefined while connected. */
   private down: string | undefined;
   private statusIter: { stop?: () => void } | undefined;
   private readonly prefix: string;
-  /** Request ids are this prefix and the call's id: unique without a random source per call. */
-  private readonly requestIdPrefix = `${nuid.next()}-`;
   /** @internal */
   readonly maxMessageBytes: number;
   private readonly log: Logger;
@@ -94,6 +92,7 @@ export class NatsClient implements RequestPlaneClient, CallHost {
   constructor(private readonly options: NatsClientOptions) {
     parseOptions(OptionsSchema, options, 'NATS client options');
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.subjects = new SubjectCache(this.prefix);
     this.maxMessageBytes = options.maxMessageBytes ?? 16 * 1024 * 1024;
     this.log = (options.logger ?? pino({ level: 'silent' })).child({ transport: 'nats', role: 'client' });
     this.owned = options.connection === undefined;
@@ -103,14 +102,17 @@ export class NatsClient implements RequestPlaneClient, CallHost {
   /** Streams the response chunks of one call. */
   call(target: CallTarget, body: unknown, opts: CallOptions = {}): ResponseStream {
     const stream = new ResponseStream(opts);
-    const id = (this.nextId++).toString(36);
-    const call = new NatsCall(this, id, stream, (c) => this.start(c, target, body, opts));
+    const call = new NatsCall(this, this.nextId++, stream, target, body, opts.headers);
     return stream.attach(call);
   }
 
-  /** One result: the single chunk of a unary response (an array if it streamed several). */
+  /**
+   * One result: the single chunk of a unary response (an array if it streamed several). The same
+   * call as `collect(call(…))`, without the async iteration in between.
+   */
   request(target: CallTarget, body: unknown, opts: CallOptions = {}): Promise<unknown> {
-    return collect(this.call(target, body, opts));
+    const result = new UnaryResult(opts, this.deadlines);
+    return result.start(new NatsCall(this, this.nextId++, result, target, body, opts.headers));
   }
 
   /** Ends every call in flight with `WARDEN_CLIENT_CLOSED`, stops listening and closes an owned connection. */
@@ -118,10 +120,11 @@ export class NatsClient implements RequestPlaneClient, CallHost {
     if (this.closed) return;
     this.closed = true;
     const conn = this.conn;
-    for (const call of [...this.calls.values()]) {
+    for (const call of this.calls.values()) {
       this.cancelCall(call);
       call.stream.error({ code: 'WARDEN_CLIENT_CLOSED', message: 'The NATS client was closed' });
     }
+    this.deadlines.clear();
     this.statusIter?.stop?.();
     if (conn && !conn.isClosed()) {
       this.sub?.unsubscribe();
@@ -135,20 +138,21 @@ export class NatsClient implements RequestPlaneClient, CallHost {
 
   // ---- sending --------------------------------------------------------------------------
 
-  private start(call: NatsCall, target: CallTarget, body: unknown, opts: CallOptions): void {
+  /** @internal Publishes the call's request (now, or once the first connection is up). */
+  startCall(call: NatsCall, target: CallTarget, body: unknown, headers: CallOptions['headers']): void {
     if (this.closed)
       throw new WardenError('WARDEN_CLIENT_CLOSED', 'The NATS client was closed; make a new one');
-    const subject = subjectOf(this.prefix, target);
-    const encoded = encodeBody(body);
-    const extra = opts.headers ? userHeaderLines(opts.headers) : '';
+    const subject = this.subjects.of(target);
+    const encoded = encodeValue(body);
+    const list = headers ? userHeaderList(headers) : undefined;
     const conn = this.conn;
     if (conn) {
-      this.publish(conn, call, subject, encoded, extra);
+      this.publish(conn, call, subject, encoded, list);
       return;
     }
     this.connection(target.address).then(
       (c) => {
-        if (!call.stream.done) this.safePublish(c, call, subject, encoded, extra);
+        if (!call.stream.done) this.safePublish(c, call, subject, encoded, list);
       },
       (err) =>
         call.stream.error(
@@ -165,65 +169,62 @@ export class NatsClient implements RequestPlaneClient, CallHost {
     conn: NatsConnection,
     call: NatsCall,
     subject: string,
-    encoded: { kind: BodyKind; bytes: Uint8Array },
-    extra: string,
+    encoded: EncodedValue,
+    headers: string[] | undefined,
   ): void {
     try {
-      this.publish(conn, call, subject, encoded, extra);
+      this.publish(conn, call, subject, encoded, headers);
     } catch (err) {
       call.stream.error(err instanceof WardenError ? err : toPublishError(err));
     }
   }
 
+  /** Publishes a compact request with the reply subject `{inbox}.{call id}`. */
   private publish(
     conn: NatsConnection,
     call: NatsCall,
     subject: string,
-    encoded: { kind: BodyKind; bytes: Uint8Array },
-    extra: string,
+    encoded: EncodedValue,
+    headers: string[] | undefined,
   ): void {
     if (this.closed)
       throw new WardenError('WARDEN_CLIENT_CLOSED', 'The NATS client was closed; make a new one');
     if (this.down !== undefined) throw new WardenError('WARDEN_CONNECTION_CLOSED', this.down);
     const max = conn.info?.max_payload;
-    if (max !== undefined && encoded.bytes.length > max - 256) {
+    if (max !== undefined && encoded.size > max - 256) {
       throw new WardenError(
         'WARDEN_MESSAGE_TOO_LARGE',
-        `The request body (${encoded.bytes.length} bytes) does not fit the NATS server's max_payload (${max} bytes); send a smaller body or raise max_payload`,
+        `The request body (${encoded.size} bytes) does not fit the NATS server's max_payload (${max} bytes); send a smaller body or raise max_payload`,
       );
     }
     const deadline = call.stream.deadline;
-    const h = requestHeaders(
-      `${this.requestIdPrefix}${call.id}`,
-      deadline === undefined ? undefined : Math.max(0, deadline - Date.now()),
-      encoded.kind,
-      extra,
-    );
-    const reply = `${this.inbox}.${call.id}`;
+    const timeoutMs = deadline === undefined ? undefined : remainingMs(deadline);
+    const reply = `${this.inbox}.${this.calls.add(call)}`;
     call.reply = reply;
-    this.calls.set(call.id, call);
     try {
-      conn.publish(subject, encoded.bytes, { reply, headers: h });
+      if (prefersHeaders(encoded)) {
+        // A large raw body goes as it is, in the header framing (no copy behind a prefix).
+        const h = requestHeaders(undefined, timeoutMs, encoded.kind, headers ? headerLines(headers) : '');
+        conn.publish(subject, encoded.bytes, { reply, headers: h });
+      } else {
+        conn.publish(subject, encodeRequest(encoded, timeoutMs, headers), { reply });
+      }
     } catch (err) {
-      this.calls.delete(call.id);
+      this.calls.delete(call);
       throw toPublishError(err);
     }
   }
 
   /** @internal The caller went away: tell the server (directly once it is known, else by broadcast). */
   cancelCall(call: NatsCall): void {
-    if (this.calls.get(call.id) !== call) return;
-    this.calls.delete(call.id);
+    if (!this.calls.delete(call)) return;
     const conn = this.conn;
     if (!conn || conn.isClosed() || this.down !== undefined) return;
     try {
       if (call.control) {
-        conn.publish(call.control, undefined, { headers: messageHeaders(MessageType.cancel, call.seq) });
+        conn.publish(call.control, controlFrame(Code.cancel, call.seq));
       } else {
-        const h = encodedHeaders(
-          `${NatsHeader.type}: ${MessageType.cancel}\r\n${NatsHeader.reply}: ${call.reply}\r\n`,
-        );
-        conn.publish(cancelSubject(this.prefix), undefined, { headers: h });
+        conn.publish(cancelSubject(this.prefix), broadcastCancel(call.reply));
       }
     } catch (err) {
       this.log.debug({ err: messageOf(err) }, 'cannot publish a cancel');
@@ -232,17 +233,17 @@ export class NatsClient implements RequestPlaneClient, CallHost {
 
   /** @internal The call has ended: forget it. */
   forget(call: NatsCall): void {
-    if (this.calls.get(call.id) === call) this.calls.delete(call.id);
+    this.calls.delete(call);
   }
 
   /** @internal Acks every response message received so far, so the server may send more. */
   sendAck(call: NatsCall): void {
-    if (!call.control || call.seq <= call.acked || this.calls.get(call.id) !== call) return;
+    if (!call.control || call.seq <= call.acked || !this.calls.has(call)) return;
     const conn = this.conn;
     if (!conn || conn.isClosed()) return;
     call.acked = call.seq;
     try {
-      conn.publish(call.control, undefined, { headers: messageHeaders(MessageType.ack, call.seq) });
+      conn.publish(call.control, controlFrame(Code.ack, call.seq));
     } catch {
       // The disconnect handler ends the call.
     }
@@ -255,8 +256,11 @@ export class NatsClient implements RequestPlaneClient, CallHost {
       this.log.error({ err: messageOf(err) }, 'the NATS reply subscription failed');
       return;
     }
-    const id = msg.subject.slice(this.inbox.length + 1);
-    const call = this.calls.get(id);
+    const raw = (msg as unknown as RawSubject)._msg?.subject;
+    const call =
+      raw instanceof Uint8Array
+        ? this.calls.findBytes(raw, this.inbox.length + 1)
+        : this.calls.find(msg.subject.slice(this.inbox.length + 1));
     if (!call) return; // a late response of a call that has ended
     call.receive(msg);
   };
@@ -322,24 +326,25 @@ export class NatsClient implements RequestPlaneClient, CallHost {
 
   private failAll(code: 'WARDEN_CONNECTION_CLOSED', message: string): void {
     if (this.calls.size === 0) return;
-    const calls = [...this.calls.values()];
+    const calls = this.calls.values();
     this.calls.clear();
     for (const call of calls) call.stream.error({ code, message });
   }
 }
 
-function subjectOf(prefix: string, target: CallTarget): string {
-  checkName('namespace', target.namespace);
-  checkName('component', target.component);
-  checkName('endpoint', target.endpoint);
-  const instanceId = target.instanceId;
-  if (instanceId !== undefined && instanceId !== '' && !INSTANCE_ID_PATTERN.test(instanceId)) {
-    throw new WardenError(
-      'WARDEN_INVALID_NAME',
-      `Invalid instance id ${JSON.stringify(instanceId)}: use 16 lowercase hex digits`,
-    );
-  }
-  return requestSubject(prefix, target.namespace, target.component, target.endpoint, instanceId || undefined);
+/**
+ * Whole milliseconds left until `deadline`, at least 0; undefined (no deadline sent) when it is not
+ * finite. Capped so that it fits a varint.
+ */
+function remainingMs(deadline: number): number | undefined {
+  const left = deadline - Date.now();
+  if (!Number.isFinite(left)) return undefined;
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.floor(left)));
+}
+
+/** nats.js 3.4 keeps a message's subject as bytes in `_msg.subject` (read there: no string per message). */
+interface RawSubject {
+  readonly _msg?: { readonly subject?: unknown };
 }
 
 function toPublishError(err: unknown): WardenError {

@@ -104,3 +104,24 @@ export function joinParts(parts: readonly Uint8Array[], total: number): Uint8Arr
   }
   return out;
 }
+
+/**
+ * A copy of `data[start…end]`. Raw bytes are copied: a view would pin the whole socket read buffer
+ * (64 KiB) for as long as the caller keeps the chunk (`Buffer#slice` is a view, not a copy). Small
+ * copies are plain `Uint8Array`s (a `Buffer` costs more to make); each copy has a buffer of its own.
+ */
+export function copyOf(data: Uint8Array, start: number, end: number): Uint8Array {
+  const n = end - start;
+  if (n <= 64) {
+    // A plain loop beats making a view to copy from, for the small chunks that are most of them.
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = data[start + i] as number;
+    return out;
+  }
+  // Above half of Node's pool size `allocUnsafe` makes a buffer of its own, not zero-filled first.
+  const out = n >= UNPOOLED ? Buffer.allocUnsafe(n) : new Uint8Array(n);
+  out.set(new Uint8Array(data.buffer, data.byteOffset + start, n));
+  return out;
+}
+
+const UNPOOLED = Buffer.poolSize >>> 1;

@@ -59,34 +59,51 @@ export function checkHeader(name: string, value: string): void {
     throw new Error('header values are strings without CR or LF');
 }
 
-/** User headers as NATS header lines; names starting with `warden-` are reserved (`WARDEN_INVALID_OPTIONS`). */
-export function userHeaderLines(values: Readonly<Record<string, string>>): string {
-  let lines = '';
+/**
+ * User headers as a flat list `[name, value, …]` for a compact request; names starting with
+ * `warden-` are reserved (`WARDEN_INVALID_OPTIONS`), names and values are checked as for NATS headers.
+ */
+export function userHeaderList(values: Readonly<Record<string, string>>): string[] {
+  const list: string[] = [];
   for (const [name, value] of Object.entries(values)) {
-    if (name.toLowerCase().startsWith('warden-')) {
-      throw new WardenError(
-        'WARDEN_INVALID_OPTIONS',
-        `Header '${name}' is reserved: names starting with 'warden-' carry the NATS protocol`,
-      );
-    }
-    try {
-      checkHeader(name, value);
-    } catch (err) {
-      throw new WardenError('WARDEN_INVALID_OPTIONS', `Invalid header '${name}': ${messageOf(err)}`);
-    }
-    lines += `${name}: ${value}\r\n`;
+    checkUserHeader(name, value);
+    list.push(name, value);
   }
+  return list;
+}
+
+function checkUserHeader(name: string, value: string): void {
+  if (name.toLowerCase().startsWith('warden-')) {
+    throw new WardenError(
+      'WARDEN_INVALID_OPTIONS',
+      `Header '${name}' is reserved: names starting with 'warden-' carry the NATS protocol`,
+    );
+  }
+  try {
+    checkHeader(name, value);
+  } catch (err) {
+    throw new WardenError('WARDEN_INVALID_OPTIONS', `Invalid header '${name}': ${messageOf(err)}`);
+  }
+}
+
+/** `[name, value, …]` (checked already) as NATS header lines. */
+export function headerLines(list: readonly string[]): string {
+  let lines = '';
+  for (let i = 0; i + 1 < list.length; i += 2) lines += `${list[i]}: ${list[i + 1]}\r\n`;
   return lines;
 }
 
-/** The headers of a request: its id, the time the caller still waits, the body kind and user header lines. */
+/**
+ * The headers of a request in the header framing: its id (optional: the server uses the reply
+ * subject when absent), the time the caller still waits, the body kind and user header lines.
+ */
 export function requestHeaders(
-  requestId: string,
+  requestId: string | undefined,
   timeoutMs: number | undefined,
   kind: BodyKind,
   userLines: string,
 ): MsgHdrs {
-  let lines = `${NatsHeader.requestId}: ${requestId}\r\n`;
+  let lines = requestId === undefined ? '' : `${NatsHeader.requestId}: ${requestId}\r\n`;
   if (timeoutMs !== undefined) lines += `${NatsHeader.timeoutMs}: ${timeoutMs}\r\n`;
   if (kind === BodyKind.raw) lines += `${NatsHeader.body}: raw\r\n`;
   return encodedHeaders(lines + userLines);
@@ -96,6 +113,16 @@ export function requestHeaders(
 interface RawMsg {
   readonly _msg?: { readonly hdr?: number };
   readonly _rdata?: Uint8Array;
+}
+
+/**
+ * The length of a message's header block, 0 when it has none (a compact or plain message). Reads
+ * nats.js's raw message when it can, else asks `msg.headers`.
+ */
+export function headerBytes(msg: Msg): number {
+  const hdr = (msg as unknown as RawMsg)._msg?.hdr;
+  if (typeof hdr === 'number') return Math.max(hdr, 0);
+  return msg.headers ? 1 : 0;
 }
 
 /**

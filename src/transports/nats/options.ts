@@ -55,7 +55,7 @@ export interface NatsServerOptions {
   readonly maxInFlight?: number;
   /** Largest response chunk, in bytes after encoding (default 16 MiB); chunks over NATS `max_payload` are split. */
   readonly maxMessageBytes?: number;
-  /** Response messages a caller may leave unacked before the handler is paused (default 256, at least 64). */
+  /** Response units (chunks) a caller may leave unacked before the handler is paused (default 256, at least 64). */
   readonly streamWindow?: number;
   /** This server's id: 16 lowercase hex digits (default: random). Used in `$SRV` and control subjects. */
   readonly serverId?: string;

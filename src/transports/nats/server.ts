@@ -7,31 +7,28 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { toWireError } from '../../actors/endpoint-registry.js';
 import { createSupervisor, type Supervisor } from '../../actors/supervisor.js';
 import { TransportServer, type TransportServerOptions } from '../../actors/transport-server.js';
-import { BodyKind, decodeBody } from '../../core/body.js';
 import type { SessionContext } from '../../core/connector.js';
 import { messageOf } from '../../core/errors.js';
 import type { SystemHealth } from '../../core/health.js';
 import {
   type EndpointRegistration,
   endpointPath,
-  type InboundRequest,
   newInstanceId,
   type WireError,
 } from '../../core/request-plane.js';
+import { cancelSubject, controlPrefix, DEFAULT_PREFIX, QUEUE_GROUP, requestSubject } from './codec.js';
 import {
-  cancelSubject,
-  controlPrefix,
-  DEFAULT_PREFIX,
-  encodeWireError,
-  MessageType,
-  NatsHeader,
-  QUEUE_GROUP,
-  requestSubject,
-} from './codec.js';
-import { headerText, headerValue, messageHeaders, readRequestMeta, statusCode } from './headers.js';
+  broadcastReply,
+  type DecodedRequest,
+  decodeRequest,
+  isCompact,
+  readControl,
+  reject,
+} from './inbound.js';
 import { type MicroIdentity, type MicroVerb, microResponse, microSubjects } from './micro.js';
 import { NATS_SESSION_ID, type NatsServerOptions, natsAddress, parseNatsServerOptions } from './options.js';
-import { FlushQueue, NatsResponder, type ResponderHost } from './responder.js';
+import { NatsResponder, type ResponderHost } from './responder.js';
+import { FlushQueue, ResponderList } from './responder-queues.js';
 import { createNatsConnector } from './session.js';
 
 // Re-exported for modules that import them from the server (they live in ./options.js).
@@ -65,7 +62,10 @@ export class NatsServer extends TransportServer implements ResponderHost {
   /** The subscriptions of each endpoint on the current connection, by path. */
   private readonly subs = new Map<string, EndpointSubscriptions>();
   private readonly removing = new Set<string>();
-  private readonly requests = new Map<number, NatsResponder>();
+  /** Every request in flight. */
+  private readonly requests = new ResponderList();
+  /** The requests whose control subject went out (streams), by key: control messages name them. */
+  private readonly controlled = new Map<number, NatsResponder>();
   private nextKey = 0;
   private readonly flushes = new FlushQueue();
 
@@ -176,7 +176,13 @@ export class NatsServer extends TransportServer implements ResponderHost {
 
   /** @internal */
   requestDone(responder: NatsResponder): void {
-    this.requests.delete(responder.key);
+    this.requests.delete(responder);
+    if (responder.exposed) this.controlled.delete(responder.key);
+  }
+
+  /** @internal */
+  exposeControl(responder: NatsResponder): void {
+    this.controlled.set(responder.key, responder);
   }
 
   /** @internal */
@@ -228,7 +234,7 @@ export class NatsServer extends TransportServer implements ResponderHost {
     this.conn = undefined;
     for (const entry of this.subs.values()) entry.closing = true;
     this.subs.clear();
-    const stranded = [...this.requests.values()];
+    const stranded = this.requests.toArray();
     if (stranded.length === 0) return;
     const open = !conn.isClosed();
     this.log.warn({ requests: stranded.length, reason, answered: open }, 'aborting in-flight requests');
@@ -274,77 +280,53 @@ export class NatsServer extends TransportServer implements ResponderHost {
     if (entry.closing) {
       // Routed here before NATS processed the UNSUB: answer now, so the caller can go elsewhere.
       const path = endpointPath(reg.namespace, reg.component, reg.endpoint);
-      this.reject(conn, reply, conn === this.conn ? draining(path) : closing(this.serverId, 'not served'));
+      reject(
+        conn,
+        reply,
+        conn === this.conn ? draining(path) : closing(this.serverId, 'not served'),
+        isCompact(msg),
+      );
       return;
     }
     if (this.requests.size >= this.maxInFlight) {
-      this.reject(conn, reply, {
-        code: 'WARDEN_OVERLOADED',
-        message: `The NATS server ${this.serverId} has ${this.maxInFlight} requests in flight; try again later or elsewhere`,
-      });
+      reject(
+        conn,
+        reply,
+        {
+          code: 'WARDEN_OVERLOADED',
+          message: `The NATS server ${this.serverId} has ${this.maxInFlight} requests in flight; try again later or elsewhere`,
+        },
+        isCompact(msg),
+      );
       return;
     }
-    let req: InboundRequest;
+    const compact = isCompact(msg);
+    let decoded: DecodedRequest;
     try {
-      const meta = readRequestMeta(msg);
-      const data = msg.data;
-      // Raw bytes are copied: the view would pin the whole socket read buffer.
-      const body = meta.kind === BodyKind.raw ? data.slice() : decodeBody(meta.kind, data);
-      req = {
-        namespace: reg.namespace,
-        component: reg.component,
-        endpoint: reg.endpoint,
-        instanceId,
-        requestId: meta.requestId ?? `nats-${this.serverId}-${this.nextKey}`,
-        deadline: meta.timeoutMs !== undefined ? Date.now() + meta.timeoutMs : undefined,
-        headers: meta.headers,
-        body,
-      };
+      decoded = decodeRequest(msg, compact, reg, instanceId, reply);
     } catch (decodeErr) {
-      this.reject(conn, reply, toWireError(decodeErr));
+      reject(conn, reply, toWireError(decodeErr), compact);
       return;
     }
     const key = this.nextKey++;
-    const responder = new NatsResponder(this, key, reply, conn, this.controlBase);
-    this.requests.set(key, responder);
-    responder.inflight = this.registry.dispatch(req, responder, msg.data.length);
-  }
-
-  /** Answers a request that never reached a handler with a single `error` message. */
-  private reject(conn: NatsConnection, reply: string, err: WireError): void {
-    try {
-      conn.publish(reply, encodeWireError(err), { headers: messageHeaders(MessageType.error, 0) });
-    } catch {
-      // The connection is gone.
-    }
+    const responder = new NatsResponder(this, key, reply, conn, this.controlBase, compact);
+    this.requests.add(responder);
+    responder.inflight = this.registry.dispatch(decoded.req, responder, decoded.bodyBytes);
   }
 
   private onControl(err: Error | null, msg: Msg): void {
     if (err) return;
-    const key = Number(msg.subject.slice(this.controlBase.length + 1));
-    const responder = this.requests.get(key);
+    const responder = this.controlled.get(Number(msg.subject.slice(this.controlBase.length + 1)));
     if (!responder) return;
-    const text = headerText(msg);
-    if (statusCode(text) !== 0) {
-      // NATS found no subscriber on the caller's reply subject: the caller is gone.
-      responder.callerGone();
-      return;
-    }
-    const type = headerValue(text, NatsHeader.type);
-    if (type === MessageType.ack) responder.ack(Number(headerValue(text, NatsHeader.seq)));
-    else if (type === MessageType.cancel) responder.callerGone();
+    const control = readControl(msg);
+    if (control?.type === 'ack') responder.ack(control.units);
+    else if (control?.type === 'gone') responder.callerGone();
   }
 
   private onBroadcastCancel(err: Error | null, msg: Msg): void {
     if (err) return;
-    const reply = headerValue(headerText(msg), NatsHeader.reply);
-    if (!reply) return;
-    for (const responder of this.requests.values()) {
-      if (responder.reply === reply) {
-        responder.callerGone();
-        return;
-      }
-    }
+    const reply = broadcastReply(msg);
+    if (reply) this.requests.find((r) => r.reply === reply)?.callerGone();
   }
 
   private onMicro(err: Error | null, msg: Msg, verb: MicroVerb): void {

@@ -4,13 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { BodyKind } from '../../../src/core/body.js';
 import { MessageType } from '../../../src/transports/nats/codec.js';
 import {
+  headerLines,
   headerText,
   messageHeaders,
   readRequestMeta,
   readResponseMeta,
   requestHeaders,
   statusCode,
-  userHeaderLines,
+  userHeaderList,
 } from '../../../src/transports/nats/headers.js';
 
 /** A message as nats.js 3.4 delivers it (raw buffer), and one offering only the public `headers`. */
@@ -22,6 +23,7 @@ function messages(headerBytes: Uint8Array): { raw: Msg; parsed: Msg } {
   return { raw, parsed };
 }
 
+const userHeaderLines = (values: Record<string, string>) => headerLines(userHeaderList(values));
 const encode = (h: MsgHdrs) => (h as unknown as { encode(): Uint8Array }).encode();
 const headerName = fc
   .stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,15}$/)
@@ -86,6 +88,15 @@ describe('NATS headers', () => {
       headers: {},
     });
     expect(Number.isNaN(readResponseMeta(none).seq)).toBe(true);
+  });
+
+  it('writes a request without an id (the server then uses the reply subject)', () => {
+    const bytes = encode(requestHeaders(undefined, 250, BodyKind.raw, ''));
+    expect(new TextDecoder().decode(bytes)).toBe(
+      'NATS/1.0\r\nWarden-Timeout-Ms: 250\r\nWarden-Body: raw\r\n\r\n',
+    );
+    const meta = readRequestMeta(messages(bytes).raw);
+    expect(meta).toMatchObject({ requestId: undefined, timeoutMs: 250, kind: BodyKind.raw });
   });
 
   it('refuses reserved and malformed user headers', () => {

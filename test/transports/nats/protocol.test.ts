@@ -1,4 +1,4 @@
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
+import { connect, createInbox, headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Fixture, outcome, setup } from './fixture.js';
 
@@ -19,6 +19,36 @@ const target = (endpoint: string) => ({
   component: 'svc',
   endpoint,
 });
+
+/** A hand-written compact responder on `warden.fake.svc.{endpoint}` that answers with the given payloads. */
+async function fakeCompact(endpoint: string, answer: Uint8Array[]) {
+  const sub = nc.subscribe(`warden.fake.svc.${endpoint}`, {
+    queue: 'warden',
+    callback: (_e, m) => {
+      for (const a of answer) nc.publish(m.reply as string, a);
+    },
+  });
+  await nc.flush();
+  return sub;
+}
+
+const bytes = (...parts: Array<number | string>) =>
+  Buffer.concat(parts.map((p) => (typeof p === 'number' ? Buffer.of(p) : Buffer.from(p))));
+
+/** One request/reply from a raw caller: the reply message. */
+function rawRequest(subject: string, data: Uint8Array, opts: { headers?: ReturnType<typeof headers> } = {}) {
+  return new Promise<Msg>((resolve) => {
+    const inbox = createInbox();
+    const sub = nc.subscribe(inbox, {
+      max: 1,
+      callback: (_e, m) => {
+        sub.unsubscribe();
+        resolve(m);
+      },
+    });
+    nc.publish(subject, data, { reply: inbox, ...opts });
+  });
+}
 
 /** A hand-written responder on `warden.fake.svc.{endpoint}` that answers with the given messages. */
 async function fake(endpoint: string, answer: Array<{ type?: string; seq?: number; body: string }>) {
@@ -64,11 +94,122 @@ describe('NATS wire protocol', () => {
     sub.unsubscribe();
   });
 
+  it('a client reads a hand-written compact response: a batch, a raw chunk, then end', async () => {
+    const sub = await fakeCompact('compact', [
+      // batch at 0: "a" (JSON, 3 bytes), 02 ff (raw, 2 bytes), {"b":2} (JSON, 7 bytes)
+      bytes('b', 0, 6, '"a"', 5, 0x02, 0xff, 14, '{"b":2}'),
+      bytes('C', 3, 0x07),
+      bytes('e', 4),
+    ]);
+    const got = (await f.client.request(target('compact'), null, { timeoutMs: 2000 })) as unknown[];
+    expect(got.map((c) => (c instanceof Uint8Array ? [...c] : c))).toEqual(['a', [2, 255], { b: 2 }, [7]]);
+    sub.unsubscribe();
+    const unary = await fakeCompact('compact-last', [bytes('l', 0, '{"ok":true}')]);
+    expect(await f.client.request(target('compact-last'), null, { timeoutMs: 2000 })).toEqual({ ok: true });
+    unary.unsubscribe();
+  });
+
+  it('a server answers a compact request compactly and a header request with headers', async () => {
+    const t = await f.register('framing', async (body, ctx) =>
+      body instanceof Uint8Array
+        ? Uint8Array.from(body, (b) => b + 1)
+        : { id: ctx.requestId, deadline: ctx.deadline !== undefined },
+    );
+    const subject = `warden.test.svc.framing.${t.instanceId}`;
+    // Compact: 01, flags 03 (raw, a timeout follows), 2000 ms = d0 0f, body 01 02.
+    const compact = await rawRequest(subject, bytes(1, 3, 0xd0, 0x0f, 1, 2));
+    expect(compact.headers).toBeUndefined();
+    expect([...compact.data]).toEqual([0x4c, 0, 2, 3]); // L, seq 0, the bytes + 1
+    // Compact JSON without an id: the request id is the reply subject.
+    const json = await rawRequest(subject, bytes(1, 0, 'null'));
+    const reply = JSON.parse(Buffer.from(json.data.subarray(2)).toString()) as {
+      id: string;
+      deadline: boolean;
+    };
+    expect(json.data[0]).toBe(0x6c); // l
+    expect(reply.id).toMatch(/^_INBOX\./);
+    expect(reply.deadline).toBe(false);
+    // Header framing, with an id of its own.
+    const h = headers();
+    h.set('Warden-Request-Id', 'req-42');
+    h.set('Warden-Timeout-Ms', '2000');
+    const framed = await rawRequest(subject, new TextEncoder().encode('null'), { headers: h });
+    expect(framed.headers?.get('Warden-Type')).toBe('last');
+    expect(framed.json()).toEqual({ id: 'req-42', deadline: true });
+    // Unknown compact flags: a protocol error, in the compact framing.
+    const bad = await rawRequest(subject, bytes(1, 0x40));
+    expect(String.fromCharCode(bad.data[0] as number)).toBe('x');
+    expect(JSON.parse(Buffer.from(bad.data.subarray(2)).toString())).toMatchObject({
+      code: 'WARDEN_PROTOCOL_ERROR',
+    });
+  });
+
+  it('coalesces a fast stream into batches, and keeps a slow stream chunk by chunk', async () => {
+    const fast = await f.register('fast', async function* () {
+      for (let i = 0; i < 1000; i++) yield i;
+    });
+    const slow = await f.register('slow', async function* () {
+      for (let i = 0; i < 3; i++) {
+        yield i;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+    const seen: Msg[] = [];
+    const spy = nc.subscribe('_INBOX.>', {
+      callback: (_e, m) => {
+        seen.push(m);
+      },
+    });
+    await nc.flush();
+    const got: unknown[] = [];
+    for await (const c of f.client.call(fast, null, { timeoutMs: 5000 })) got.push(c);
+    expect(got).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    await nc.flush();
+    const batches = seen.filter((m) => m.data[0] === 0x62).length;
+    expect(batches).toBeGreaterThan(0);
+    expect(seen.length).toBeLessThan(50); // one message per chunk would be 1,001
+    seen.length = 0;
+    expect(await f.client.request(slow, null, { timeoutMs: 5000 })).toEqual([0, 1, 2]);
+    await nc.flush();
+    expect(seen.map((m) => String.fromCharCode(m.data[0] as number))).toEqual(['c', 'c', 'c', 'e']);
+    spy.unsubscribe();
+  });
+
+  it('sends large raw bodies in the header framing, small ones compact; raw chunks are copies', async () => {
+    const t = await f.register('sizes', async (body) => body);
+    const seen: Msg[] = [];
+    const spy = nc.subscribe('warden.test.svc.sizes.*', {
+      callback: (_e, m) => {
+        seen.push(m);
+      },
+    });
+    await nc.flush();
+    const small = (await f.client.request(t, new Uint8Array(100).fill(3), { timeoutMs: 2000 })) as Uint8Array;
+    const large = (await f.client.request(t, new Uint8Array(10_000).fill(4), {
+      timeoutMs: 2000,
+    })) as Uint8Array;
+    expect([small.length, small[99], large.length, large[9999]]).toEqual([100, 3, 10_000, 4]);
+    // Copies of their own, not views that would pin a socket buffer.
+    expect(small.buffer.byteLength).toBe(100);
+    expect(large.buffer.byteLength).toBe(10_000);
+    await nc.flush();
+    expect(seen.map((m) => m.headers !== undefined)).toEqual([false, true]);
+    expect(seen[1]?.headers?.get('Warden-Body')).toBe('raw');
+    spy.unsubscribe();
+  });
+
   it('a client refuses a response that is not warden framing', async () => {
     const sub = await fake('plain', [{ body: 'hello' }]);
     const err = await f.client.request(target('plain'), null, { timeoutMs: 2000 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'WARDEN_PROTOCOL_ERROR' });
-    expect((err as Error).message).toMatch(/without warden headers/);
+    expect((err as Error).message).toMatch(/without warden framing/);
+    // Nor a header-less payload that is not compact framing.
+    const bare = await fakeCompact('plain-compact', [new TextEncoder().encode('hello')]);
+    const err2 = await f.client
+      .request(target('plain-compact'), null, { timeoutMs: 2000 })
+      .catch((e: unknown) => e);
+    expect((err2 as Error).message).toMatch(/without warden framing/);
+    bare.unsubscribe();
     sub.unsubscribe();
   });
 
