@@ -1,10 +1,16 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NatsKvDiscovery } from '../../src/discovery/nats-kv.js';
 import { encodeStored } from '../../src/discovery/nats-kv-view.js';
 import { type NatsServerHandle, startNatsServer } from '../helpers/nats-server.js';
 import { discoveryContract, freshNamespace, record, WatchReader } from './contract.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const CLOSE_AND_EXIT = join(import.meta.dirname, 'fixtures', 'close-and-exit.ts');
 
 let nats: NatsServerHandle;
 let raw: NatsConnection;
@@ -114,31 +120,31 @@ describe('NatsKvDiscovery', () => {
     expect(await reader.list({ namespace: ns })).toEqual([]);
   });
 
-  it('close() deletes what it registered and stops its timers', async () => {
-    const timers = () => process.getActiveResourcesInfo().filter((t) => t === 'Timeout').length;
-    // Timers are counted process-wide: the discoveries of earlier tests are closed first, so that
-    // their heartbeat writes (each a request timer while in flight) cannot blur the count.
-    await Promise.all(opened.splice(0).map((d) => d.close()));
+  it('close() deletes what it registered, and leaves nothing that keeps a process alive', async () => {
+    // In a process of its own, so that nothing else (other discoveries, this file's raw
+    // connection) shares what is counted: after close() the process must exit by itself.
     const reader = discovery();
     const ns = freshNamespace();
     const w = new WatchReader(reader.watch({ namespace: ns }));
     expect(await w.untilSynced()).toEqual([]);
-    const baseline = timers();
-    const d = new NatsKvDiscovery({
-      servers: nats.url,
-      bucket: 'test-instances',
-      heartbeatMs: 50,
-      leaseMs: 300,
+    const child = spawn(process.execPath, ['--import', 'tsx', CLOSE_AND_EXIT, nats.url, ns], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const r = record(ns);
-    await d.register(r);
-    d.watch({ namespace: ns });
-    expect(await w.next()).toEqual({ type: 'added', instance: r });
-    await d.close();
-    expect(await w.next()).toEqual({ type: 'removed', instance: r });
-    await vi.waitFor(() => expect(timers(), 'timers left after close()').toBeLessThanOrEqual(baseline), {
-      timeout: 2000,
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    expect(await w.next(10_000, 'the child registered')).toMatchObject({ type: 'added' });
+    expect(await w.next(10_000, 'close() removed what it registered')).toMatchObject({ type: 'removed' });
+    const code = await Promise.race([exited, delay(8000).then(() => 'still running' as const)]);
+    if (code === 'still running') child.kill('SIGKILL');
+    expect(code, `the process did not exit after close(); still active: ${stderr}`).toBe(0);
+    expect(JSON.parse(stdout), 'timers of the discovery still live after close()').toEqual({
+      closed: true,
+      live: [],
     });
     await w.close();
-  });
+  }, 20_000);
 });
