@@ -46,6 +46,7 @@ export class ResponseStream implements AsyncIterable<unknown> {
   private timer: NodeJS.Timeout | undefined = undefined;
   private driver: CallDriver | undefined = undefined;
   private iterated = false;
+  private pushed = false;
   /** Made only for a call with a signal. */
   private onAbort: (() => void) | undefined = undefined;
   /** Read by {@link collect}: chunks are taken as they arrive, the promise settles at the end. */
@@ -73,8 +74,14 @@ export class ResponseStream implements AsyncIterable<unknown> {
     return this.ended;
   }
 
+  /** True once a chunk arrived: a call that fails after that was served (at least in part). */
+  get receivedChunk(): boolean {
+    return this.pushed;
+  }
+
   push(chunk: unknown): void {
     if (this.ended) return;
+    this.pushed = true;
     if (this.collecting) {
       if (this.first === NONE) this.first = chunk;
       else if (this.rest === undefined) this.rest = [chunk];

@@ -1,5 +1,6 @@
 import { type Logger, pino } from 'pino';
 import { z } from 'zod';
+import { ResponseStream } from '../actors/response-stream.js';
 import { type ErrorCode, isWardenError, WardenError } from '../core/errors.js';
 import {
   type CallOptions,
@@ -184,18 +185,20 @@ export class Router {
       const inst = this.pick(view, path, tried, last);
       const c = this.clients.get(inst.record);
       const client = 'call' in c ? c : await c;
-      let got = false;
       const startedAt = this.onAttempt ? this.now() : 0;
+      let stream: AsyncIterable<unknown> | undefined;
+      const seen = { chunk: false };
       inst.inflight++;
       try {
-        const chunks: unknown[] = [];
-        for await (const chunk of client.call(inst.target, body, callOptions(opts, deadline))) {
-          got = true;
-          chunks.push(chunk);
-        }
+        stream = client.call(inst.target, body, callOptions(opts, deadline));
+        // A transport's own stream is read on its fast path (one promise per call), and asked
+        // afterwards whether a chunk had arrived; any other iterable is iterated.
+        const result =
+          stream instanceof ResponseStream ? await stream.collect() : await collectIterable(stream, seen);
         this.onAttempt?.({ path: view.name(), instance: inst.record, attempt, outcome: 'ok', startedAt });
-        return chunks.length === 1 ? chunks[0] : chunks.length === 0 ? undefined : chunks;
+        return result;
       } catch (err) {
+        const got = seen.chunk || (stream instanceof ResponseStream && stream.receivedChunk);
         if (got || !this.failedOver(view, inst, attempt, err, opts, startedAt)) throw err;
         if (!tried) tried = new Set();
         tried.add(inst);
@@ -222,6 +225,7 @@ export class Router {
     this.closed = true;
     for (const view of this.views.values()) view.close();
     this.views.clear();
+
     await this.clients.close();
   }
 
@@ -407,6 +411,16 @@ function checkPath(path: RoutePath): void {
       );
     }
   }
+}
+
+/** Reads a stream that is not a transport's own, noting in `seen` when a chunk arrived. */
+async function collectIterable(stream: AsyncIterable<unknown>, seen: { chunk: boolean }): Promise<unknown> {
+  const chunks: unknown[] = [];
+  for await (const chunk of stream) {
+    seen.chunk = true;
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0] : chunks.length === 0 ? undefined : chunks;
 }
 
 /** The options of one try: the caller's, with what is left of the call's deadline. */
