@@ -1,25 +1,17 @@
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { backoffDelay, resolveRetryPolicy } from '../../src/core/retry.js';
 import {
   advance,
-  cleanupTestActors,
   createScriptedConnector,
   createTestSupervisor,
   flush,
   seededRandom,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // The supervisor's clock and random source reach its sessions: backoff is exact under SimulatedClock.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 it('nextRetryAt follows backoffDelay with the seeded random source, and the retry fires exactly then', async () => {
   const clock = new SimulatedClock();

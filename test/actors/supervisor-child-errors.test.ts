@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type AnyActorLogic,
   type AnyActorRef,
@@ -9,24 +9,12 @@ import {
 } from 'xstate';
 import type { FailureReport } from '../../src/core/failure.js';
 import { type ChildExit, type SupervisorOps, supervisorMachine } from '../../src/machines/supervisor.js';
-import {
-  cleanupTestActors,
-  createScriptedConnector,
-  createTestSupervisor,
-  flush,
-  watchForLeaks,
-} from '../../src/testing/index.js';
+import { createScriptedConnector, createTestSupervisor, flush } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Every child error is handled by the supervisor machine: nothing escalates through XState's
 // implicit error path (which would error the supervisor itself), and no child is left orphaned.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 /** Ops that record what the machine asks of its runtime. */
 function recordingOps(respawn: boolean) {

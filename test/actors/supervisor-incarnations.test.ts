@@ -1,25 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import type { Supervisor } from '../../src/actors/supervisor.js';
-import {
-  advance,
-  cleanupTestActors,
-  createScriptedConnector,
-  createTestSupervisor,
-  flush,
-  watchForLeaks,
-} from '../../src/testing/index.js';
+import { advance, createScriptedConnector, createTestSupervisor, flush } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Incarnations: a fresh systemId each time a child is spawned; restart() and remove()/add()
 // never leave two live incarnations of one child.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 /** The systemIds registered in the supervisor's actor system, sorted. */
 const systemIds = (sup: Supervisor): string[] => Object.keys(sup.actor.system.getAll()).sort();

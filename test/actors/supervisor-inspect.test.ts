@@ -1,25 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { type Actor, type AnyActorRef, type InspectionEvent, SimulatedClock } from 'xstate';
 import type { SupervisorActor } from '../../src/actors/supervisor.js';
 import type { SupervisorOutput, supervisorMachine } from '../../src/machines/supervisor.js';
-import {
-  cleanupTestActors,
-  createScriptedConnector,
-  createTestSupervisor,
-  flush,
-  watchForLeaks,
-} from '../../src/testing/index.js';
+import { createScriptedConnector, createTestSupervisor, flush } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // The `inspect` option and `sup.actor`: an XState inspector sees the supervisor and every session
 // under it; the actor is typed as the supervisor machine's.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 /** The states an inspector saw one actor in, in order. */
 function statesOf(events: readonly InspectionEvent[], actor: AnyActorRef | undefined): string[] {

@@ -1,25 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import {
   advance,
-  cleanupTestActors,
   createScriptedConnector,
   createTestSupervisor,
   flush,
   type Journal,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Restart intensity: more than maxRestarts interventions within periodMs fails the supervisor,
 // which stops its children in reverse start order.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 describe('intensity exceeded', () => {
   it('fails the supervisor with a report, stopping children in reverse start order', async () => {

@@ -1,25 +1,12 @@
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import type { SupervisorEventMap } from '../../src/actors/supervisor.js';
-import {
-  advance,
-  cleanupTestActors,
-  createScriptedConnector,
-  createTestSupervisor,
-  flush,
-  watchForLeaks,
-} from '../../src/testing/index.js';
+import { advance, createScriptedConnector, createTestSupervisor, flush } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Listeners: the events and their payloads; a listener that throws breaks nothing.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 const retry = { initialIntervalMs: 100, randomizationFactor: 0, maxRetries: 1 };
 

@@ -1,27 +1,19 @@
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import type { RunOutcome, SessionContext } from '../../src/core/connector.js';
 import {
   advance,
-  cleanupTestActors,
   createScriptedConnector,
   createTestSupervisor,
   flush,
   startTestSession,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Logging: child loggers bound to { supervisor, child, attempt }, transitions at info, failures at
 // warn and error with the report's fields, and silence by default.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 const INFO = 30;
 const WARN = 40;

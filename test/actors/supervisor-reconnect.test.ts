@@ -1,22 +1,10 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import {
-  cleanupTestActors,
-  createScriptedConnector,
-  createTestSupervisor,
-  flush,
-  watchForLeaks,
-} from '../../src/testing/index.js';
+import { createScriptedConnector, createTestSupervisor, flush } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // sup.reconnect(id): aborts the running attempt, reconnects with zero delay, one pending at a time.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 const slow = { initialIntervalMs: 60_000, maxIntervalMs: 60_000, randomizationFactor: 0 };
 

@@ -1,24 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import type { RestartType } from '../../src/actors/supervisor.js';
 import {
   type AttemptScript,
-  cleanupTestActors,
   createScriptedConnector,
   createTestSupervisor,
   flush,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Restart types: permanent is respawned always, transient only after fatal, temporary never.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 async function endFirstIncarnation(restart: RestartType, first: AttemptScript) {
   const clock = new SimulatedClock();

@@ -1,24 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import type { FailurePhase } from '../../src/core/failure.js';
 import {
   type AttemptScript,
-  cleanupTestActors,
   createScriptedConnector,
   createTestSupervisor,
   flush,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // A `stop` classification is a clean, intended end: never shown as a failure by the supervisor.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 const stopIn: Record<FailurePhase, AttemptScript> = {
   connect: { connect: { fail: 'stop', message: 'not wanted' } },

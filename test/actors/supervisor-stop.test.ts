@@ -1,25 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { isWardenError } from '../../src/core/errors.js';
 import {
   advance,
-  cleanupTestActors,
   createScriptedConnector,
   createTestSupervisor,
   flush,
   type Journal,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // stop(): children in reverse start order, each bounded by its shutdownMs; nothing left running.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 /** Records when a promise settled, so a test can assert it is still pending. */
 function track<T>(promise: Promise<T>) {

@@ -1,19 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { INLINE_TASKS } from '../../src/actors/supervisor-scheduler.js';
 import type { Connector, RunOutcome, Session, SessionContext } from '../../src/core/connector.js';
-import { cleanupTestActors, createTestSupervisor, flush, watchForLeaks } from '../../src/testing/index.js';
+import { createTestSupervisor, flush } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Many sessions under one supervisor without a user clock: the start and a reconnect storm are
 // handled in time slices, so the event loop keeps turning while thousands of sessions (re)connect.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 const N = 2000;
 const DISCONNECTED: RunOutcome = { type: 'disconnected' };

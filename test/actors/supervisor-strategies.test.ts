@@ -1,24 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import type { Strategy } from '../../src/machines/supervisor.js';
-import {
-  advance,
-  cleanupTestActors,
-  createScriptedConnector,
-  createTestSupervisor,
-  flush,
-  watchForLeaks,
-} from '../../src/testing/index.js';
+import { advance, createScriptedConnector, createTestSupervisor, flush } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // The three strategies: which siblings are forced to reconnect when a child goes down.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 const retry = { initialIntervalMs: 100, randomizationFactor: 0 };
 

@@ -1,25 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunOutcome } from '../../src/core/connector.js';
 import {
   advance,
-  cleanupTestActors,
   createScriptedConnector,
   flush,
   seededRandom,
   startTestSession,
   type TestSession,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Backoff delays under SimulatedClock, exactly as computed; resetAfterMs and flapping sessions.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 /** Lets the retry of a session waiting in `reconnecting` fire, returning the delay it waited. */
 async function waitOutRetry(s: TestSession): Promise<number> {

@@ -1,22 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  advance,
-  cleanupTestActors,
-  createScriptedConnector,
-  flush,
-  startTestSession,
-  watchForLeaks,
-} from '../../src/testing/index.js';
+import { describe, expect, it } from 'vitest';
+import { advance, createScriptedConnector, flush, startTestSession } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Budget exhaustion: the session ends in `fatal` with the last failure's phase, summary and code.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 describe('retry budget exhaustion', () => {
   it('maxRetries: 2 allows three attempts, then fatal with the last error', async () => {

@@ -1,25 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FailurePhase } from '../../src/core/failure.js';
 import {
   type AttemptScript,
-  cleanupTestActors,
   createScriptedConnector,
   type FailStep,
   flush,
   startTestSession,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // `fatal` and `stop` classification in each phase: fatal ends in `fatal` with the report,
 // stop ends in `stopped` and is never recorded as a failure.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 function failIn(phase: FailurePhase, step: FailStep): AttemptScript {
   return phase === 'connect' ? { connect: step } : phase === 'init' ? { init: step } : { run: step };

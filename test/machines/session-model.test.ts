@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, SimulatedClock, type SnapshotFrom, transition } from 'xstate';
 import { getShortestPaths, type StatePath } from 'xstate/graph';
 import type { RunOutcome } from '../../src/core/connector.js';
@@ -7,24 +7,16 @@ import { resolveRetryPolicy } from '../../src/core/retry.js';
 import { type SessionEvent, type SessionState, sessionMachine } from '../../src/machines/session.js';
 import {
   type AttemptScript,
-  cleanupTestActors,
   createScriptedConnector,
   flush,
   startTestSession,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Model-based: the shortest path to every (state, budget) combination of the session machine,
 // found by graph traversal, replayed against the real machine on a SimulatedClock, twice:
 // once with the attempt events sent directly, once with a scripted connector producing them.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 type Snapshot = SnapshotFrom<typeof sessionMachine>;
 type Path = StatePath<Snapshot, SessionEvent>;

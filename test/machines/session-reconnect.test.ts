@@ -1,22 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cleanupTestActors,
-  createScriptedConnector,
-  flush,
-  type Journal,
-  startTestSession,
-  watchForLeaks,
-} from '../../src/testing/index.js';
+import { describe, expect, it } from 'vitest';
+import { createScriptedConnector, flush, type Journal, startTestSession } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Reconnect requests: zero delay, the running attempt's signal is aborted, one pending at a time.
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 const slow = { initialIntervalMs: 10_000, randomizationFactor: 0 } as const;
 

@@ -1,17 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fromCallback } from 'xstate';
 import { sessionMachine } from '../../src/machines/session.js';
 import {
   advance,
-  cleanupTestActors,
   createScriptedConnector,
   flush,
   type Journal,
   type Script,
   startTestSession,
   type TestSessionOptions,
-  watchForLeaks,
 } from '../../src/testing/index.js';
+import { checkLeaksAfterAll } from '../helpers/leaks.js';
 
 // Every transition of the session machine, each with the exact `state#attempt` sequence observed.
 const retry = { initialIntervalMs: 100, randomizationFactor: 0 } as const;
@@ -23,14 +22,7 @@ function start(script: Script, options: TestSessionOptions = {}) {
   return { connector, journal, ...session };
 }
 
-let leaks: ReturnType<typeof watchForLeaks>;
-beforeAll(() => {
-  leaks = watchForLeaks();
-});
-afterEach(() => cleanupTestActors());
-afterAll(() => {
-  expect(leaks.check()).toEqual({ timers: 0, supervisors: [], sessions: 0 });
-});
+checkLeaksAfterAll();
 
 describe('connecting', () => {
   it('ATTEMPT.CONNECTED → initializing', async () => {
