@@ -111,6 +111,13 @@ const ATTEMPT = 'attempt';
  * `.provide({ actors: { runAttempt } })`. Backoff waits are delayed transitions on the actor's
  * clock, so `SimulatedClock` drives them.
  */
+/** A failed attempt, in any phase, by its classification (see DESIGN.md, Session machine). */
+const ON_FAILED = [
+  { guard: 'isRetryable', target: 'reconnecting', actions: 'recordFailure' },
+  { guard: 'isStop', target: 'stopped' },
+  { target: 'fatal', actions: 'recordFinal' },
+] as const;
+
 export const sessionMachine = setup({
   types: {
     input: {} as SessionInput,
@@ -221,15 +228,7 @@ export const sessionMachine = setup({
       entry: 'startAttempt',
       on: {
         'ATTEMPT.CONNECTED': 'initializing',
-        'ATTEMPT.FAILED': [
-          {
-            guard: 'isRetryable',
-            target: 'reconnecting',
-            actions: 'recordFailure',
-          },
-          { guard: 'isStop', target: 'stopped' },
-          { target: 'fatal', actions: 'recordFinal' },
-        ],
+        'ATTEMPT.FAILED': ON_FAILED,
         RECONNECT: { target: 'reconnecting', actions: 'requestReconnect' },
         STOP: 'stopping',
       },
@@ -237,15 +236,7 @@ export const sessionMachine = setup({
     initializing: {
       on: {
         'ATTEMPT.INITIALIZED': { target: 'ready', actions: 'publishHandle' },
-        'ATTEMPT.FAILED': [
-          {
-            guard: 'isRetryable',
-            target: 'reconnecting',
-            actions: 'recordFailure',
-          },
-          { guard: 'isStop', target: 'stopped' },
-          { target: 'fatal', actions: 'recordFinal' },
-        ],
+        'ATTEMPT.FAILED': ON_FAILED,
         RECONNECT: { target: 'reconnecting', actions: 'requestReconnect' },
         STOP: 'stopping',
       },
@@ -262,15 +253,7 @@ export const sessionMachine = setup({
           { guard: 'isFatalOutcome', target: 'fatal', actions: 'recordFinal' },
           { target: 'reconnecting', actions: 'recordFailure' },
         ],
-        'ATTEMPT.FAILED': [
-          {
-            guard: 'isRetryable',
-            target: 'reconnecting',
-            actions: 'recordFailure',
-          },
-          { guard: 'isStop', target: 'stopped' },
-          { target: 'fatal', actions: 'recordFinal' },
-        ],
+        'ATTEMPT.FAILED': ON_FAILED,
         'ATTEMPT.RECONNECT': { target: 'reconnecting', actions: 'requestReconnect' },
         RECONNECT: { target: 'reconnecting', actions: 'requestReconnect' },
         STOP: 'stopping',
