@@ -103,7 +103,7 @@ describe('NATS server lifecycle', () => {
     while (server.inflight === 0) await sleep(5);
     const started = Date.now();
     await server.unregisterEndpoint('life/svc/straggler', { drainMs: 100 });
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(3000);
     expect(await outcome(call)).toBe('WARDEN_ENDPOINT_DRAINING');
     expect(aborted).toBe(true);
     await server.stop();
@@ -150,7 +150,7 @@ describe('NATS server lifecycle', () => {
     await sleep(50);
     await conn.close();
     for (const p of pending) expect(await outcome(p)).toBe('WARDEN_CONNECTION_CLOSED');
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(3000);
     expect(await outcome(own.request(t, null, { timeoutMs: 5000 }))).toBe('WARDEN_CONNECTION_CLOSED');
     await own.close();
     expect(await outcome(own.request(t, null, { timeoutMs: 5000 }))).toBe('WARDEN_CLIENT_CLOSED');

@@ -179,7 +179,7 @@ describe('NATS request/reply', () => {
     await expect(f.client.request(t, null, { timeoutMs: 200 })).rejects.toMatchObject({
       code: 'WARDEN_DEADLINE_EXCEEDED',
     });
-    expect(Date.now() - started).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(3000);
     for (let i = 0; i < 100 && !handlerAborted; i++) await sleep(10);
     expect(handlerAborted).toBe(true);
   });
