@@ -32,7 +32,7 @@ import { SystemHealth } from '../src/core/health.js';
 import { type CallTarget, newInstanceId } from '../src/core/request-plane.js';
 import { createNatsClient, createNatsServer } from '../src/transports/nats/index.js';
 import { startNatsServer } from '../test/helpers/nats-server.js';
-import { fmt, median, table } from './lib/measure.js';
+import { drive, fmt, median, table } from './lib/measure.js';
 
 const STREAM_CHUNKS = 1000;
 const STREAM_CHUNK_BYTES = 64;
@@ -220,22 +220,6 @@ export interface NatsBenchRun {
   readonly rounds: number;
   /** Length of one system's turn in a round, ms. */
   readonly roundMs: number;
-}
-
-/** Runs `op` from `concurrency` workers for `ms`; returns the latencies of the calls started in time. */
-async function drive(op: () => Promise<unknown>, concurrency: number, ms: number): Promise<number[]> {
-  const stopAt = performance.now() + ms;
-  const latencies: number[] = [];
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const t0 = performance.now();
-      if (t0 >= stopAt) return;
-      await op();
-      latencies.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return latencies;
 }
 
 /** CPU ms used so far by this process and by the server process. */

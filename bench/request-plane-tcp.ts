@@ -36,6 +36,7 @@ import { SystemHealth } from '../src/core/health.js';
 import { type CallTarget, newInstanceId } from '../src/core/request-plane.js';
 import { createTcpClient } from '../src/transports/tcp/client.js';
 import { createTcpServer } from '../src/transports/tcp/server.js';
+import { drive } from './lib/measure.js';
 
 const STREAM_CHUNKS = 1000;
 const STREAM_CHUNK_BYTES = 64;
@@ -288,22 +289,6 @@ interface Server {
   readonly address: string;
   /** The server process's CPU time so far, µs (user + system). */
   cpu(): Promise<number>;
-}
-
-/** Runs `run` from `concurrency` workers for `ms`; returns the latencies of the calls started in time. */
-async function drive(run: () => Promise<void>, concurrency: number, ms: number): Promise<number[]> {
-  const stopAt = performance.now() + ms;
-  const latencies: number[] = [];
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const t0 = performance.now();
-      if (t0 >= stopAt) return;
-      await run();
-      latencies.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return latencies;
 }
 
 /** One measured round: `ms` of calls after nothing else, CPU read on both sides around it. */

@@ -164,3 +164,19 @@ export function table(headers: readonly string[], rows: ReadonlyArray<readonly s
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return [line(headers), rule, ...rows.map(line)].join('\n');
 }
+
+/** Runs `op` from `concurrency` workers for `ms`; returns the latencies (ms) of the calls started in time. */
+export async function drive(op: () => Promise<unknown>, concurrency: number, ms: number): Promise<number[]> {
+  const stopAt = performance.now() + ms;
+  const latencies: number[] = [];
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const t0 = performance.now();
+      if (t0 >= stopAt) return;
+      await op();
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return latencies;
+}
