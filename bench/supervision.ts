@@ -7,7 +7,9 @@
  *  2. read the heap (after full GCs) before and after, divided by N;
  *  3. make every session's run return `{ type: 'disconnected' }` at the same moment, time until all
  *     are ready again (retry after 1 ms, no jitter) and record the worst event-loop delay meanwhile;
- *  4. stop everything and time that.
+ *  4. stop everything and time that;
+ *  5. in a second round, start N sessions whose connect fails and let all of them wait a 60 s
+ *     backoff, then time stopping them (each waiting session holds a delayed event).
  *
  * Run:  npm run bench                     (N = 1,000 and 10,000)
  *       npx tsx bench/supervision.ts --n 1000,10000,50000 --runs 1
@@ -131,13 +133,36 @@ interface Figures {
   /** Main-thread GC pauses during the storm. */
   stormGcMs: number;
   stopMs: number;
+  /**
+   * A second round: N sessions whose connect fails, all waiting out a 60 s backoff; from stop()
+   * until everything ended. (Each waiting session holds a delayed event of the supervisor's system.)
+   */
+  stopReconnectingMs: number;
 }
 
 interface Contender {
   readonly name: 'warden' | 'bare';
   /** Runs one round with `n` sessions; `storm: false` leaves the storm out (its figures are NaN). */
-  run(n: number, options: { storm: boolean }): Promise<Figures>;
+  run(n: number, options: { storm: boolean }): Promise<Omit<Figures, 'stopReconnectingMs'>>;
+  /** Starts `n` sessions that fail to connect and wait a long backoff; returns how long stopping them took. */
+  stopReconnecting(n: number): Promise<number>;
 }
+
+/** The backoff of the stop-while-reconnecting round: long enough that no retry happens meanwhile. */
+const LONG_RETRY = {
+  initialIntervalMs: 60_000,
+  maxIntervalMs: 60_000,
+  randomizationFactor: 0,
+  maxRetries: null,
+} as const;
+
+/** A connector whose connect always fails, retryably. */
+const refusing: Connector<number> = {
+  connect: async () => {
+    throw new Error('connect ECONNREFUSED');
+  },
+  classifyError: () => 'retryable',
+};
 
 type StormFigures = Pick<Figures, 'stormMs' | 'stormCpuMs' | 'stormDelayMs' | 'stormGcMs'>;
 
@@ -222,6 +247,26 @@ const warden: Contender = {
       ...stormFigures,
       stopMs,
     };
+  },
+  async stopReconnecting(n) {
+    let waiting = 0;
+    const allWaiting = deferred();
+    const children = Array.from({ length: n }, (_, i) => ({
+      id: `r${i}`,
+      connector: refusing,
+      retry: LONG_RETRY,
+    }));
+    const sup = createSupervisor({ id: 'bench-down', children });
+    sup.on('transition', (e) => {
+      if (e.to === 'reconnecting' && ++waiting === n) allWaiting.resolve();
+    });
+    sup.start();
+    await allWaiting.promise;
+    const t0 = now();
+    const output = await sup.stop({ timeoutMs: 600_000 });
+    const ms = now() - t0;
+    if (output.status !== 'stopped') throw new Error(`supervisor ended ${output.status}, expected stopped`);
+    return ms;
   },
 };
 
@@ -348,7 +393,43 @@ const bare: Contender = {
       stopMs,
     };
   },
+  async stopReconnecting(n) {
+    // The same as a bare loop whose connect fails: it waits its backoff on an abortable timer.
+    const controllers: AbortController[] = [];
+    let waiting = 0;
+    const allWaiting = deferred();
+    const loops = Array.from({ length: n }, async () => {
+      const controller = new AbortController();
+      controllers.push(controller);
+      while (!controller.signal.aborted) {
+        try {
+          await refusing.connect({ signal: controller.signal } as SessionContext);
+        } catch {
+          if (++waiting === n) allWaiting.resolve();
+          await abortableSleep(LONG_RETRY.initialIntervalMs, controller.signal);
+        }
+      }
+    });
+    await allWaiting.promise;
+    const t0 = now();
+    for (const c of controllers) c.abort();
+    await Promise.all(loops);
+    return now() - t0;
+  },
 };
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
 
 // ---- driver ------------------------------------------------------------------------------------
 
@@ -369,7 +450,10 @@ async function measure(
 ): Promise<Figures | undefined> {
   const all: Figures[] = [];
   for (let i = 0; i < runs; i++) {
-    all.push(await contender.run(n, { storm }));
+    const figures = await contender.run(n, { storm });
+    await settledHeapUsed();
+    const stopReconnectingMs = await contender.stopReconnecting(n);
+    all.push({ ...figures, stopReconnectingMs });
     await settledHeapUsed();
     await sleep(50);
   }
@@ -386,6 +470,7 @@ async function measure(
     stormDelayMs: summarise(all, 'stormDelayMs', stat),
     stormGcMs: summarise(all, 'stormGcMs', stat),
     stopMs: summarise(all, 'stopMs', stat),
+    stopReconnectingMs: summarise(all, 'stopReconnectingMs', stat),
   };
 }
 
@@ -443,6 +528,7 @@ const LINES: readonly Line[] = [
     met: (w) => w < TARGET.stormDelayMs,
   },
   { label: 'stop all (ms)', key: 'stopMs', decimals: 1 },
+  { label: 'stop all while reconnecting (ms)', key: 'stopReconnectingMs', decimals: 1 },
 ];
 
 function report(n: number, w: Figures | undefined, b: Figures | undefined): string {

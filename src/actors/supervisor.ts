@@ -12,6 +12,7 @@ import {
   type SupervisorOutput,
   supervisorMachine,
 } from '../machines/supervisor.js';
+import { indexScheduledEvents } from './indexed-cancel.js';
 import { Emitter, type SupervisorEventMap } from './supervisor-events.js';
 import { SliceScheduler } from './supervisor-scheduler.js';
 import {
@@ -135,6 +136,8 @@ export class Supervisor {
           clock: options.clock ?? (this.scheduler as SliceScheduler).clock,
           ...(options.inspect ? { inspect: options.inspect } : {}),
         });
+    // Sessions share this system; stopping many with pending backoffs must not be quadratic.
+    if (!parent) indexScheduledEvents(this.actor.system);
     this.actor.subscribe({
       next: (snap) => {
         this.spawnPending();
