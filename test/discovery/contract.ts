@@ -6,6 +6,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { newInstanceId } from '../../src/core/request-plane.js';
 import type { Discovery, DiscoveryEvent, InstanceRecord } from '../../src/discovery/discovery.js';
+import { freshNamespace, record } from './records.js';
+
+export { freshNamespace, record };
 
 /** Reads a watch one event at a time, failing a test that waits too long. */
 export class WatchReader {
@@ -58,27 +61,6 @@ export class WatchReader {
 export function describe1(e: DiscoveryEvent): string {
   if (e.type === 'synced') return 'synced';
   return `${e.type === 'added' ? '+' : '-'}${e.instance.instanceId}`;
-}
-
-let seq = 0;
-/** A unique namespace per test, so tests sharing a bucket never see each other. */
-export function freshNamespace(): string {
-  seq += 1;
-  return `ns${Date.now().toString(36)}${seq}`;
-}
-
-/** A valid record under `namespace`. */
-export function record(namespace: string, over: Partial<InstanceRecord> = {}): InstanceRecord {
-  return {
-    namespace,
-    component: 'math',
-    endpoint: 'add',
-    instanceId: newInstanceId(),
-    transport: 'tcp',
-    address: 'tcp://127.0.0.1:4000',
-    meta: {},
-    ...over,
-  };
 }
 
 /** Runs the contract against discoveries made by `make` (each test gets fresh ones, closed after). */
