@@ -8,20 +8,31 @@ export type BodyKind = (typeof BodyKind)[keyof typeof BodyKind];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** Who is to blame when a value cannot be encoded: the caller's body, or a handler's chunk. */
+const CANNOT_ENCODE = {
+  request: { code: 'WARDEN_INVALID_REQUEST', what: 'The value' },
+  response: { code: 'WARDEN_HANDLER_ERROR', what: 'A response chunk' },
+} as const;
+
+/**
+ * A value as JSON text (`undefined` as `null`). One JSON cannot encode (a cycle, a BigInt) is
+ * `WARDEN_INVALID_REQUEST` from a caller, `WARDEN_HANDLER_ERROR` in a response.
+ */
+export function jsonText(value: unknown, side: keyof typeof CANNOT_ENCODE = 'request'): string {
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch (err) {
+    const { code, what } = CANNOT_ENCODE[side];
+    throw new WardenError(code, `${what} cannot be encoded as JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
 /** Encodes a value: a `Uint8Array` travels raw, anything else as JSON (`undefined` as `null`). */
 export function encodeBody(value: unknown): { kind: BodyKind; bytes: Uint8Array } {
   if (value instanceof Uint8Array) return { kind: BodyKind.raw, bytes: value };
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new WardenError(
-      'WARDEN_INVALID_REQUEST',
-      `The value cannot be encoded as JSON: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-  return { kind: BodyKind.json, bytes: encoder.encode(text ?? 'null') };
+  return { kind: BodyKind.json, bytes: encoder.encode(jsonText(value)) };
 }
 
 /** Decodes what {@link encodeBody} produced; bad JSON is `WARDEN_PROTOCOL_ERROR`. */

@@ -107,6 +107,7 @@ describe.each(transports)('conformance: $name', (t: ConformanceTransport) => {
         ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)),
       );
     },
+    unencodable: async () => ({ n: 1n }),
     boom: async () => {
       throw new Error('the handler broke');
     },
@@ -275,6 +276,13 @@ describe.each(transports)('conformance: $name', (t: ConformanceTransport) => {
     expect(err.code).toBe('WARDEN_HANDLER_ERROR');
     expect(err.message).toContain('the handler broke');
     expect(err.message).not.toMatch(/\n\s+at /);
+  });
+
+  it('a result JSON cannot encode is the handler’s error, and the server serves on', async () => {
+    const err = await failure(client.request(target('unencodable'), {}));
+    expect(err.code).toBe('WARDEN_HANDLER_ERROR');
+    expect(err.message).toMatch(/A response chunk cannot be encoded as JSON: .*BigInt/);
+    expect(await client.request(target('echo'), 'after')).toBe('after');
   });
 
   it.each([

@@ -4,6 +4,7 @@
  * encoding of error messages in trailers. Pure functions, no I/O; `docs/protocol/http2.md`
  * describes the same format for other implementations.
  */
+import { jsonText } from '../../core/body.js';
 import { type ErrorCode, isErrorCode, WardenError } from '../../core/errors.js';
 import type { WireError } from '../../core/request-plane.js';
 
@@ -70,17 +71,7 @@ export function parseEndpointUrlPath(path: string | undefined): [string, string,
  */
 export function encodeChunk(value: unknown): string | Uint8Array {
   if (value instanceof Uint8Array) return value;
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new WardenError(
-      'WARDEN_HANDLER_ERROR',
-      `A response chunk cannot be encoded as JSON: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-  return text ?? 'null';
+  return jsonText(value, 'response');
 }
 
 /**

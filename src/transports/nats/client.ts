@@ -143,7 +143,7 @@ export class NatsClient implements RequestPlaneClient, CallHost {
     if (this.closed)
       throw new WardenError('WARDEN_CLIENT_CLOSED', 'The NATS client was closed; make a new one');
     const subject = this.subjects.of(target);
-    const encoded = encodeValue(body);
+    const encoded = encodeValue(body, 'request');
     const list = headers ? userHeaderList(headers) : undefined;
     const conn = this.conn;
     if (conn) {

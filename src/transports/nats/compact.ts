@@ -4,7 +4,7 @@
  * and nats-server handle markedly cheaper than `HPUB`/`HMSG` (measured: ~3.5 µs less CPU per
  * request/reply over client, server and nats-server). `docs/protocol/nats.md` specifies the bytes.
  */
-import { BodyKind } from '../../core/body.js';
+import { BodyKind, jsonText } from '../../core/body.js';
 import { WardenError } from '../../core/errors.js';
 
 /** First byte of a compact request. A JSON text never starts with it, so plain requests stay readable. */
@@ -180,21 +180,14 @@ export interface EncodedValue {
   readonly size: number;
 }
 
-/** Encodes a body once: a `Uint8Array` travels raw, anything else as JSON (`undefined` as `null`). */
-export function encodeValue(value: unknown): EncodedValue {
+/**
+ * Encodes a body once: a `Uint8Array` travels raw, anything else as JSON (`undefined` as `null`).
+ * `side` says whose value it is, for the error when JSON cannot encode it (see {@link jsonText}).
+ */
+export function encodeValue(value: unknown, side: 'request' | 'response'): EncodedValue {
   if (value instanceof Uint8Array)
     return { kind: BodyKind.raw, text: undefined, bytes: value, size: value.length };
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (err) {
-    throw new WardenError(
-      'WARDEN_INVALID_REQUEST',
-      `The value cannot be encoded as JSON: ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
-  text ??= 'null';
+  const text = jsonText(value, side);
   return { kind: BodyKind.json, text, bytes: undefined, size: Buffer.byteLength(text) };
 }
 

@@ -101,7 +101,7 @@ export class NatsResponder implements ResponseSink {
   /** `last`: `end()` follows at once (a unary result), so no flush needs scheduling. */
   chunk(value: unknown, last?: boolean): void | Promise<void> {
     if (this.finished) return;
-    const encoded = encodeValue(value);
+    const encoded = encodeValue(value, 'response');
     if (encoded.size > this.host.maxMessageBytes) {
       throw new WardenError(
         'WARDEN_MESSAGE_TOO_LARGE',

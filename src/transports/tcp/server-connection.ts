@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EndpointRegistry } from '../../actors/endpoint-registry.js';
-import { BodyKind, decodeBody } from '../../core/body.js';
+import { BodyKind, decodeBody, jsonText } from '../../core/body.js';
 import { messageOf, WardenError } from '../../core/errors.js';
 import type { InflightRequest, ResponseSink, WireError } from '../../core/request-plane.js';
 import {
@@ -48,16 +48,7 @@ export const STOPPING: WireError = { code: 'WARDEN_CONNECTION_CLOSED', message: 
 /** Encodes one response chunk: bytes travel raw, anything else as JSON (`undefined` as `null`). */
 function encodeValue(streamId: number, value: unknown): Buffer {
   if (value instanceof Uint8Array) return encodeChunk(streamId, BodyKind.raw, value);
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (err) {
-    throw new WardenError(
-      'WARDEN_HANDLER_ERROR',
-      `A response chunk cannot be encoded as JSON: ${messageOf(err)}`,
-    );
-  }
-  return encodeJsonChunk(streamId, json ?? 'null');
+  return encodeJsonChunk(streamId, jsonText(value, 'response'));
 }
 
 /**

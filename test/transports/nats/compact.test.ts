@@ -99,7 +99,7 @@ describe('NATS compact framing', () => {
         (body, timeoutMs, headers) => {
           fc.pre(!Object.keys(headers).some((k) => k.startsWith('warden-')));
           const list = Object.entries(headers).flat();
-          const data = encodeRequest(encodeValue(body), timeoutMs, list.length ? list : undefined);
+          const data = encodeRequest(encodeValue(body, 'request'), timeoutMs, list.length ? list : undefined);
           expect(data[0]).toBe(0x01);
           readRequest(data);
           expect(compactRequest.timeoutMs).toBe(timeoutMs);
@@ -119,7 +119,7 @@ describe('NATS compact framing', () => {
 
   it('refuses unknown request flags and drops reserved user headers', () => {
     expect(() => readRequest(Uint8Array.of(0x01, 0x08))).toThrow(/unknown flags/);
-    const data = encodeRequest(encodeValue(1), undefined, ['Warden-Type', 'x', 'ok', 'y']);
+    const data = encodeRequest(encodeValue(1, 'request'), undefined, ['Warden-Type', 'x', 'ok', 'y']);
     readRequest(data);
     expect(compactRequest.headers).toEqual({ ok: 'y' });
   });
@@ -132,7 +132,7 @@ describe('NATS compact framing', () => {
           const { call, got, outcome } = recordingCall();
           let seq = 0;
           for (const group of groups) {
-            const values = group.map(encodeValue);
+            const values = group.map((v) => encodeValue(v, 'response'));
             const data =
               values.length === 1
                 ? valueFrame(
@@ -167,9 +167,9 @@ describe('NATS compact framing', () => {
 
   it('a client refuses a gap in the units and an unknown first byte', () => {
     const { call, outcome } = recordingCall();
-    const two = [encodeValue(1), encodeValue(2)];
+    const two = [encodeValue(1, 'response'), encodeValue(2, 'response')];
     call.receive(compactMsg(batchFrame(0, two, 4)));
-    call.receive(compactMsg(valueFrame(Code.last, 3, encodeValue(3))));
+    call.receive(compactMsg(valueFrame(Code.last, 3, encodeValue(3, 'response'))));
     expect(outcome.error).toMatchObject({ code: 'WARDEN_PROTOCOL_ERROR' });
     expect((outcome.error as Error).message).toMatch(/expected #2, got #3/);
     expect(outcome.cancelled).toBe(true);
