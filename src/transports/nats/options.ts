@@ -2,15 +2,14 @@
  * Options of the NATS transport server, validated with zod at the edge.
  */
 import type { ConnectionOptions } from '@nats-io/transport-node';
-import type { Logger } from 'pino';
 import type { InspectionEvent, Observer } from 'xstate';
 import { z } from 'zod';
-import type { RequestObserver } from '../../actors/endpoint-registry.js';
+import type { TransportServerOptions } from '../../actors/transport-server.js';
 import { type SystemHealth, SystemHealthOptionSchema } from '../../core/health.js';
 import { INSTANCE_ID_PATTERN } from '../../core/request-plane.js';
 import type { RetryPolicyInput } from '../../core/retry.js';
 import { parseOptions } from '../../core/validate.js';
-import { type Discovery, DiscoveryOptionSchema, InstanceMetaSchema } from '../../discovery/discovery.js';
+import { DiscoveryOptionSchema, InstanceMetaSchema } from '../../discovery/discovery.js';
 import { ACK_EVERY, PREFIX_PATTERN } from './codec.js';
 import { MICRO_NAME_PATTERN } from './micro.js';
 
@@ -18,7 +17,7 @@ import { MICRO_NAME_PATTERN } from './micro.js';
 export const NATS_SESSION_ID = 'connection';
 
 /** Options of {@link createNatsServer}. */
-export interface NatsServerOptions {
+export interface NatsServerOptions extends TransportServerOptions {
   /** NATS server URL(s), e.g. `nats://127.0.0.1:4222` (default). The first one is the server's `address()`. */
   readonly servers?: string | readonly string[];
   /** Subject prefix (default `warden`): `{prefix}.{namespace}.{component}.{endpoint}`. */
@@ -31,22 +30,9 @@ export interface NatsServerOptions {
   readonly connectOptions?: Partial<ConnectionOptions>;
   /** Retry policy of the connection session (default: retry forever, backoff 500 ms doubling up to 5 s). */
   readonly retry?: RetryPolicyInput;
-  /** A pino logger; the default is silent. */
-  readonly logger?: Logger;
-  /** Receives per-request metrics. */
-  readonly observer?: RequestObserver;
-  /** Drain time for `stop()` and `unregisterEndpoint()` when none is given (default 5000). */
-  readonly drainMs?: number;
   /**
-   * Where to publish endpoints: each is published once it can serve and withdrawn before it drains
-   * (on `unregisterEndpoint` and `stop`). See `docs/discovery.md`.
-   */
-  readonly discovery?: Discovery;
-  /** Labels published with every instance record (zone, version, ...). */
-  readonly meta?: Readonly<Record<string, string>>;
-  /**
-   * Where the server reports its own state from the moment it is created (see the TCP server's
-   * option of the same name); its connection session is reported there as well once it has endpoints.
+   * Where the server reports its own state from the moment it is created (as every transport
+   * server does); its connection session is reported there as well once it has endpoints.
    */
   readonly health?: SystemHealth;
   /** The server's name under `servers` in {@link health} (default `nats`, or `nats-2`, … when taken). */

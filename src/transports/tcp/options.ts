@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RequestObserver } from '../../actors/endpoint-registry.js';
-import { type SystemHealth, SystemHealthOptionSchema } from '../../core/health.js';
-import { type Discovery, DiscoveryOptionSchema, InstanceMetaSchema } from '../../discovery/discovery.js';
+import type { TransportServerOptions } from '../../actors/transport-server.js';
+import { SystemHealthOptionSchema } from '../../core/health.js';
+import { DiscoveryOptionSchema, InstanceMetaSchema } from '../../discovery/discovery.js';
 import { DEFAULT_MAX_FRAME_BYTES, LENGTH_LIMIT, MIN_MAX_FRAME_BYTES } from './codec.js';
 
 const pem = z.union([z.string().min(1), z.instanceof(Buffer)]);
@@ -34,7 +35,7 @@ export interface TcpServerTlsOptions {
 }
 
 /** Options of {@link createTcpServer}; every field is optional. */
-export interface TcpServerOptions {
+export interface TcpServerOptions extends TransportServerOptions {
   /** Interface to bind (default `127.0.0.1`: only local callers, as every warden listener). */
   readonly host?: string;
   /** Port (default 0: any free port; read it back from `address()`). */
@@ -51,24 +52,6 @@ export interface TcpServerOptions {
   readonly token?: string;
   /** Serve TLS instead of plain TCP (the address then starts with `tls://`). */
   readonly tls?: TcpServerTlsOptions;
-  /** A pino logger (default: silent). */
-  readonly logger?: Logger;
-  /** Receives per-request metrics. */
-  readonly observer?: RequestObserver;
-  /** Default drain time of `stop()` and `unregisterEndpoint()`, ms (default 5000). */
-  readonly drainMs?: number;
-  /**
-   * Where to publish endpoints: each is published once it can serve and withdrawn before it drains
-   * (on `unregisterEndpoint` and `stop`). See `docs/discovery.md`.
-   */
-  readonly discovery?: Discovery;
-  /** Labels published with every instance record (zone, version, ...). */
-  readonly meta?: Readonly<Record<string, string>>;
-  /**
-   * Where the server reports its own state from the moment it is created, so that a server that
-   * cannot listen (`EADDRINUSE`) or has stopped makes `/health` answer 503 with its failure report.
-   */
-  readonly health?: SystemHealth;
   /** The server's name under `servers` in {@link health} (default `tcp`, or `tcp-2`, … when taken). */
   readonly healthName?: string;
 }
