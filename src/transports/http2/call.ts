@@ -11,6 +11,7 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http2';
 import { type CallDriver, ResponseStream } from '../../actors/response-stream.js';
+import { jsonText } from '../../core/body.js';
 import { messageOf, WardenError } from '../../core/errors.js';
 import type { CallOptions, CallTarget, WireError } from '../../core/request-plane.js';
 import {
@@ -42,20 +43,7 @@ export interface CallHost {
 
 /** A request body as JSON text, or raw bytes; a value JSON cannot encode is `WARDEN_INVALID_REQUEST`. */
 function encodeRequestBody(body: unknown): string | Uint8Array {
-  if (body instanceof Uint8Array) return body;
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(body);
-  } catch (err) {
-    throw new WardenError(
-      'WARDEN_INVALID_REQUEST',
-      `The request body cannot be encoded as JSON: ${messageOf(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  return text ?? 'null';
+  return body instanceof Uint8Array ? body : jsonText(body, 'request');
 }
 
 const kCall: unique symbol = Symbol('warden.call');
