@@ -28,6 +28,9 @@ function countScans(system: unknown): { scans: number } {
   return counter;
 }
 
+/** An event carrying a number (the scheduler's type knows only `type`). */
+const numbered = (n: number): { type: string } => ({ type: 'N', n }) as { type: string };
+
 describe('indexed cancelAll', () => {
   it('stopping a supervisor of reconnecting sessions never scans the delayed events of the others', async () => {
     const clock = new SimulatedClock();
@@ -47,7 +50,8 @@ describe('indexed cancelAll', () => {
     const counter = countScans(sup.actor.system);
     expect(await sup.stop()).toEqual({ status: 'stopped' });
     expect(counter.scans).toBe(0);
-    // And no backoff survived its session: nothing connects once the delays would have passed.
+    // And no backoff survived its session: none is pending, nothing connects once they would have fired.
+    expect(Object.keys(sup.actor.system.getSnapshot()._scheduledEvents)).toEqual([]);
     const connects = connector.totals.connects;
     await advance(clock, 120_000);
     expect(connector.totals.connects).toBe(connects);
@@ -105,6 +109,41 @@ describe('indexed cancelAll', () => {
     target.system.scheduler.cancelAll(root);
     clock.increment(100);
     expect(received).toEqual(['PING']); // only the one root did not own
+    forceStop(target);
+    root.stop();
+  });
+
+  it('drops the ids of events that fired, so an actor scheduling many without ids stays small', () => {
+    const clock = new SimulatedClock();
+    const root = createActor(createMachine({}), { clock });
+    // What the index calls to cancel, counted: its own cancelAll cancels only ids it still holds.
+    let cancels = 0;
+    const xstateCancel = root.system.scheduler.cancel;
+    root.system.scheduler.cancel = (source, id) => {
+      cancels++;
+      xstateCancel(source, id);
+    };
+    indexScheduledEvents(root.system);
+    root.start();
+    const received: number[] = [];
+    const target = createActor(
+      createMachine({
+        on: { N: { actions: ({ event }) => received.push((event as unknown as { n: number }).n) } },
+      }),
+      { parent: root },
+    ).start();
+    const sender = createActor(createMachine({}), { parent: root }).start();
+    for (let n = 0; n < 1000; n++) {
+      root.system.scheduler.schedule(sender, target, numbered(n), 10, undefined);
+      clock.increment(10); // each fires before the next is scheduled
+    }
+    root.system.scheduler.schedule(sender, target, numbered(1000), 10, undefined);
+    expect(received).toHaveLength(1000);
+    cancels = 0;
+    forceStop(sender);
+    expect(cancels).toBeLessThan(64); // the 1,000 fired ids were pruned along the way
+    clock.increment(10);
+    expect(received).toHaveLength(1000); // and the one still pending was cancelled with its actor
     forceStop(target);
     root.stop();
   });
