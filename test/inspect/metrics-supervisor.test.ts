@@ -9,41 +9,9 @@ import {
   createTestSupervisor,
   flush,
 } from '../../src/testing/index.js';
+import { sample } from '../helpers/prometheus.js';
 
 // metrics.watchSupervisor follows the whole tree (nested supervisors too) and its restarts.
-
-// Reads samples out of a Prometheus text exposition, matching labels whatever their order.
-
-/** Parses `a="x",b="y"` (values as prom-client escapes them: `\\`, `\"`, `\n`). */
-function parseLabels(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-  for (const m of text.matchAll(re)) {
-    out[m[1] as string] = (m[2] as string).replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-  }
-  return out;
-}
-
-/** Every sample of metric `name` (exactly that name, e.g. `warden_requests_total`). */
-function samples(text: string, name: string): Array<{ labels: Record<string, string>; value: number }> {
-  const out: Array<{ labels: Record<string, string>; value: number }> = [];
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    out.push({ labels: parseLabels(m[2] ?? ''), value: Number(m[3]) });
-  }
-  return out;
-}
-
-/** The value of the one sample of `name` whose labels are exactly `labels`, or undefined. */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  const want = Object.entries(labels);
-  const hit = samples(text, name).find(
-    (s) => Object.keys(s.labels).length === want.length && want.every(([k, v]) => s.labels[k] === v),
-  );
-  return hit?.value;
-}
 
 afterEach(() => cleanupTestActors());
 

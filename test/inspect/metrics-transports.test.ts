@@ -14,36 +14,10 @@ import { createHttp2Client, createHttp2Server } from '../../src/transports/http2
 import { createNatsClient, createNatsServer, NATS_SESSION_ID } from '../../src/transports/nats/index.js';
 import { createTcpClient, createTcpServer } from '../../src/transports/tcp/index.js';
 import { type NatsServerHandle, startNatsServer } from '../helpers/nats-server.js';
+import { sample, samples } from '../helpers/prometheus.js';
 
 // Real calls over each transport feed every request series of /metrics: requests, durations,
 // in-flight, errors by code, and payload bytes in and out per endpoint path.
-
-// Reads samples out of a Prometheus text exposition, matching labels whatever their order.
-function parseLabels(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const m of text.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-    out[m[1] as string] = (m[2] as string).replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-  }
-  return out;
-}
-
-function samples(text: string, name: string): Array<{ labels: Record<string, string>; value: number }> {
-  const out: Array<{ labels: Record<string, string>; value: number }> = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    out.push({ labels: parseLabels(m[2] ?? ''), value: Number(m[3]) });
-  }
-  return out;
-}
-
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  const want = Object.entries(labels);
-  const hit = samples(text, name).find(
-    (s) => Object.keys(s.labels).length === want.length && want.every(([k, v]) => s.labels[k] === v),
-  );
-  return hit?.value;
-}
 
 const NS = 'shop';
 const COMP = 'cart';
