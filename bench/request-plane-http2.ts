@@ -29,6 +29,7 @@ import { promisify } from 'node:util';
 import { SystemHealth } from '../src/core/health.js';
 import { newInstanceId } from '../src/core/request-plane.js';
 import { createHttp2Client, createHttp2Server } from '../src/transports/http2/index.js';
+import { median } from './lib/measure.js';
 
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
@@ -187,15 +188,6 @@ async function compare(
     b.push(await round(concurrency, bare, ROUND_MS, pids.bare));
   }
   return [summary(w), summary(b)];
-}
-
-/** The median of some numbers (the mean of the middle two for an even count). */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function summary(rounds: Round[]): Figures {

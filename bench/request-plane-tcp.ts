@@ -36,7 +36,7 @@ import { SystemHealth } from '../src/core/health.js';
 import { type CallTarget, newInstanceId } from '../src/core/request-plane.js';
 import { createTcpClient } from '../src/transports/tcp/client.js';
 import { createTcpServer } from '../src/transports/tcp/server.js';
-import { drive } from './lib/measure.js';
+import { drive, median } from './lib/measure.js';
 
 const STREAM_CHUNKS = 1000;
 const STREAM_CHUNK_BYTES = 64;
@@ -316,15 +316,6 @@ async function round(
     clientCpu: (client.user + client.system) / n,
     serverCpu: serverCpu / n,
   };
-}
-
-/** The median of some numbers (the mean of the middle two for an even count). */
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Each metric's median over the rounds. */

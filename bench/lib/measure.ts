@@ -131,11 +131,14 @@ export class GcPauses {
   }
 }
 
-/** The median of some numbers (the lower middle for an even count). */
+/** The median of some numbers: the mean of the middle two for an even count; NaN for none. */
 export function median(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Formats a number with a fixed count of decimals, or `—` for NaN. */
