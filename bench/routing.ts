@@ -9,11 +9,13 @@
  *    this process's router reports when it sees each one. Time from `register` (in the child) to
  *    the router's instance list holding it (here), median and worst; both read the same clock.
  *    Target: median < 50 ms on loopback. Needs `nats-server` on PATH (skipped otherwise).
+ * 3. The router's own cost, with the transport taken out: an in-process client that answers at
+ *    once, called directly and through a router; the µs per call the router adds.
  *
  * Run:   npx tsx bench/routing.ts
  * Flags: --seconds <s>   measuring time per round (default 2)
  *        --rounds <n>    paired rounds (default 6)
- *        --only <part>   `routing` or `discovery`
+ *        --only <part>   `routing`, `overhead` or `discovery`
  *
  * An aggregate runner can `import { main } from './routing.ts'` and call `main(['--only', 'routing'])`:
  * importing runs nothing; the child processes re-run this file as their entry point.
@@ -24,8 +26,14 @@ import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ResponseStream } from '../src/actors/response-stream.js';
 import { SystemHealth } from '../src/core/health.js';
-import { type CallTarget, newInstanceId } from '../src/core/request-plane.js';
+import {
+  type CallOptions,
+  type CallTarget,
+  newInstanceId,
+  type RequestPlaneClient,
+} from '../src/core/request-plane.js';
 import type { InstanceRecord } from '../src/discovery/discovery.js';
 import { MemoryDiscovery } from '../src/discovery/memory.js';
 import { NatsKvDiscovery } from '../src/discovery/nats-kv.js';
@@ -33,6 +41,7 @@ import { createRouter } from '../src/routing/router.js';
 import { createTcpClient } from '../src/transports/tcp/client.js';
 import { createTcpServer } from '../src/transports/tcp/server.js';
 import { startNatsServer } from '../test/helpers/nats-server.js';
+import { fmt, median } from './lib/measure.js';
 
 const PATH = { namespace: 'bench', component: 'route', endpoint: 'echo' } as const;
 const REGISTRATIONS = 100;
@@ -113,15 +122,6 @@ async function round(run: () => Promise<unknown>, seconds: number): Promise<Roun
   return { perSecond: n / elapsed, cpuUsPerCall: (cpu.user + cpu.system) / n };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
-
-const fmt = (n: number, d = 0): string =>
-  n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
-
 async function benchRouting(seconds: number, rounds: number): Promise<string> {
   const { child, first } = await spawnChild(['--serve']);
   const address = String(first.address);
@@ -171,6 +171,71 @@ async function benchRouting(seconds: number, rounds: number): Promise<string> {
     `  client CPU per call router/direct: ${(rc / dc).toFixed(2)}× (the figure a busy machine distorts least)`,
   ];
   return lines.join('\n');
+}
+
+// ---------------------------------------------------------------- part 1b: the router's own cost
+
+/** A client whose every call answers its body at once (a microtask later): no I/O to measure. */
+class InstantClient implements RequestPlaneClient {
+  call(_target: CallTarget, body: unknown, opts: CallOptions = {}): ResponseStream {
+    const stream = new ResponseStream(opts);
+    return stream.attach({
+      send: () =>
+        queueMicrotask(() => {
+          stream.push(body);
+          stream.end();
+        }),
+      cancel: () => {},
+    });
+  }
+  request(target: CallTarget, body: unknown, opts?: CallOptions): Promise<unknown> {
+    return this.call(target, body, opts).collect();
+  }
+  async close(): Promise<void> {}
+}
+
+/**
+ * What the router adds to a call, with the transport taken out: the same instant client called
+ * directly and through a router, 64 callers, in this process. Median of paired rounds.
+ */
+async function benchOverhead(rounds: number): Promise<string> {
+  const discovery = new MemoryDiscovery();
+  const instanceId = newInstanceId();
+  const address = 'tcp://127.0.0.1:1';
+  await discovery.register({ ...PATH, instanceId, transport: 'tcp', address, meta: {} });
+  const client = new InstantClient();
+  const router = createRouter({ discovery, clients: { tcp: client } });
+  const target: CallTarget = { address, ...PATH, instanceId };
+  const calls = 300_000;
+  const timed = async (run: () => Promise<unknown>): Promise<number> => {
+    let left = calls;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (left-- > 0) await run();
+      }),
+    );
+    return ((performance.now() - t0) * 1000) / calls; // µs per call
+  };
+  const direct: number[] = [];
+  const routed: number[] = [];
+  const added: number[] = [];
+  try {
+    await timed(() => router.request(PATH, 1)); // warm-up, and the first call waits for discovery
+    for (let i = 0; i < rounds; i++) {
+      const d = await timed(() => client.request(target, 1));
+      const r = await timed(() => router.request(PATH, 1));
+      direct.push(d);
+      routed.push(r);
+      added.push(r - d);
+    }
+  } finally {
+    await router.close();
+  }
+  return [
+    `the router's own cost: an instant in-process client, called directly and through a router (64 callers, ${rounds} paired rounds × ${fmt(calls)} calls, medians)`,
+    `  direct ${fmt(median(direct), 3)} µs/call   router ${fmt(median(routed), 3)} µs/call   added by the router ${fmt(median(added), 3)} µs/call`,
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------- part 2: discovery latency
@@ -267,6 +332,10 @@ export async function main(args: readonly string[] = process.argv.slice(2)): Pro
   );
   if (!values.only || values.only === 'routing') {
     console.log(await benchRouting(Number(values.seconds), Number(values.rounds)));
+    console.log();
+  }
+  if (!values.only || values.only === 'overhead') {
+    console.log(await benchOverhead(Math.max(5, Number(values.rounds))));
     console.log();
   }
   if (!values.only || values.only === 'discovery') console.log(await benchDiscovery());
